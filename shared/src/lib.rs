@@ -1,0 +1,2 @@
+//! The wire protocol between `orchestrator` and `worker`.
+#![forbid(unsafe_code)]
