@@ -6,4 +6,5 @@
 #[cfg(not(unix))]
 compile_error!("orchestrator supports Unix (Linux is the target) only");
 
+pub mod cli;
 pub mod sys;

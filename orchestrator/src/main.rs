@@ -1,6 +1,8 @@
-//! `orchestrator` command-line entry point.
+//! `orchestrator` command-line entry point: parse once, run, exit with the documented code.
+
+use clap::Parser;
 
 fn main() {
-    eprintln!("orchestrator: not implemented yet");
-    std::process::exit(2);
+    let cli = orchestrator::cli::Cli::parse();
+    std::process::exit(orchestrator::cli::execute(cli));
 }

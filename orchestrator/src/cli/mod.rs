@@ -1,0 +1,104 @@
+//! The command line: a thin shell over the library. Each subcommand has its own file with
+//! its clap `Args` struct and an `execute` function returning the process exit code.
+
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+pub mod demo;
+pub mod factor;
+pub mod pipeline;
+pub mod run;
+
+/// Exit codes shared by every subcommand (documented in README.md).
+pub mod exit {
+    /// Everything succeeded.
+    pub const OK: i32 = 0;
+    /// At least one job, chain or number failed (and none timed out).
+    pub const FAILED: i32 = 1;
+    /// Bad command line (clap's own code for usage errors).
+    pub const USAGE: i32 = 2;
+    /// At least one job, chain or number timed out (as coreutils `timeout`).
+    pub const TIMED_OUT: i32 = 124;
+    /// The orchestrator itself failed (I/O error, could not start its workers...).
+    pub const INTERNAL: i32 = 125;
+    /// Interrupted by SIGINT (128 + 2).
+    pub const INTERRUPTED_INT: i32 = 130;
+    /// Interrupted by SIGTERM (128 + 15).
+    pub const INTERRUPTED_TERM: i32 = 143;
+}
+
+/// Run many child processes well.
+#[derive(Debug, Parser)]
+#[command(name = "orchestrator", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a command many times in parallel (like xargs -P / GNU parallel).
+    Run(run::Args),
+    /// Run a chain of commands connected by kernel pipes, once per input.
+    Pipeline(pipeline::Args),
+    /// Factor numbers with a pool of persistent `worker` processes.
+    Factor(factor::Args),
+    /// Show the project's lessons, run for real, with measured numbers.
+    Demo(demo::Args),
+}
+
+/// Parses a duration: `500ms`, `2s`, `1m`, `1h30m`, or a plain number of seconds (`2`, `0.5`).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Err("empty duration (examples: 500ms, 2s, 1m)".into());
+    }
+    if let Ok(secs) = t.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs)
+            .map_err(|_| format!("`{s}` is not a valid duration (examples: 500ms, 2s, 1m)"));
+    }
+    humantime::parse_duration(t)
+        .map_err(|e| format!("`{s}` is not a valid duration ({e}; examples: 500ms, 2s, 1m)"))
+}
+
+/// Number of CPUs, the default concurrency.
+pub fn cpu_count() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+/// Runs the parsed command line and returns the exit code.
+pub fn execute(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Run(a) => run::execute(a),
+        Command::Pipeline(a) => pipeline::execute(a),
+        Command::Factor(a) => factor::execute(a),
+        Command::Demo(a) => demo::execute(a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("0.25"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("abc").unwrap_err().contains("`abc`"));
+        assert!(parse_duration("-1").is_err());
+        assert!(parse_duration("").is_err());
+    }
+}
