@@ -7,13 +7,20 @@
 /// `0` and `1` have no prime factors (as in coreutils `factor`).
 pub fn factor(n: u128) -> Vec<u128> {
     let mut out = Vec::new();
+    factor_into(n, &mut out);
+    out
+}
+
+/// As [`factor`], into a caller-owned buffer (cleared first), so a hot loop allocates nothing.
+pub fn factor_into(n: u128, out: &mut Vec<u128>) {
+    out.clear();
     if n < 2 {
-        return out;
+        return;
     }
     let mut n = n;
     let mut d: u128 = 2;
     while d * d <= n {
-        while n % d == 0 {
+        while n.is_multiple_of(d) {
             out.push(d);
             n /= d;
         }
@@ -22,16 +29,28 @@ pub fn factor(n: u128) -> Vec<u128> {
     if n > 1 {
         out.push(n);
     }
-    out
+}
+
+/// Number of divisors of the number whose ascending prime factors are `primes`
+/// (`0` when `primes` is empty and the number is 0 is the caller's business: 1 has one divisor).
+pub fn divisor_count(primes: &[u128]) -> u64 {
+    let mut count = 1u64;
+    let mut i = 0;
+    while i < primes.len() {
+        let mut k = 0u64;
+        let p = primes[i];
+        while i < primes.len() && primes[i] == p {
+            k += 1;
+            i += 1;
+        }
+        count *= k + 1;
+    }
+    count
 }
 
 /// Calls `visit` with every divisor of the number whose ascending prime factors are
 /// `primes`, in ascending order, without building the whole list.
 pub fn for_each_divisor(primes: &[u128], mut visit: impl FnMut(u128)) {
-    let n: u128 = primes.iter().product();
-    if n == 0 {
-        return;
-    }
     let mut ds = vec![1u128];
     let mut i = 0;
     while i < primes.len() {
