@@ -13,7 +13,7 @@ use std::time::Duration;
 pub type Pid = i32;
 
 /// Signals the crate sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Signal {
     /// SIGTERM: please stop.
     Term,
@@ -21,17 +21,84 @@ pub enum Signal {
     Kill,
     /// SIGINT: interrupt (Ctrl-C).
     Int,
+    /// SIGHUP: the terminal went away.
+    Hup,
+    /// SIGQUIT.
+    Quit,
+    /// SIGUSR1.
+    Usr1,
+    /// SIGUSR2.
+    Usr2,
+    /// SIGCONT: resume a stopped process.
+    Cont,
 }
 
 impl Signal {
-    fn raw(self) -> libc::c_int {
+    /// The platform's signal number.
+    pub fn raw(self) -> i32 {
         match self {
             Signal::Term => libc::SIGTERM,
             Signal::Kill => libc::SIGKILL,
             Signal::Int => libc::SIGINT,
+            Signal::Hup => libc::SIGHUP,
+            Signal::Quit => libc::SIGQUIT,
+            Signal::Usr1 => libc::SIGUSR1,
+            Signal::Usr2 => libc::SIGUSR2,
+            Signal::Cont => libc::SIGCONT,
         }
     }
+
+    /// The signal with this number, if the crate knows it.
+    pub fn from_raw(n: i32) -> Option<Signal> {
+        [
+            Signal::Term,
+            Signal::Kill,
+            Signal::Int,
+            Signal::Hup,
+            Signal::Quit,
+            Signal::Usr1,
+            Signal::Usr2,
+            Signal::Cont,
+        ]
+        .into_iter()
+        .find(|s| s.raw() == n)
+    }
 }
+
+/// The conventional name of signal number `n` (`SIGTERM`), or `SIG<n>` for one without a name.
+pub fn signal_name(n: i32) -> String {
+    let name = match n {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGUSR2 => "SIGUSR2",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGCHLD => "SIGCHLD",
+        libc::SIGCONT => "SIGCONT",
+        libc::SIGSTOP => "SIGSTOP",
+        libc::SIGTSTP => "SIGTSTP",
+        libc::SIGTTIN => "SIGTTIN",
+        libc::SIGTTOU => "SIGTTOU",
+        libc::SIGXCPU => "SIGXCPU",
+        libc::SIGXFSZ => "SIGXFSZ",
+        libc::SIGSYS => "SIGSYS",
+        _ => return format!("SIG{n}"),
+    };
+    name.to_string()
+}
+
+/// Signal number of SIGPIPE (a pipeline's upstream stage dies of it when downstream exits).
+pub const SIGPIPE: i32 = libc::SIGPIPE;
 
 /// Turns a libc return value of `-1` into the thread's `errno` as an [`io::Error`].
 pub fn check_err<T: PartialEq + From<i8>>(ret: T) -> io::Result<T> {
@@ -132,29 +199,170 @@ pub fn try_reap(pid: Pid) -> io::Result<Option<ExitStatus>> {
     waitid(pid, libc::WNOHANG)
 }
 
-/// Waits for `fd` to become readable for at most `timeout` (`None`: forever).
-/// Returns `true` if it is readable (or hung up).
-pub fn poll_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<bool> {
-    let mut pfd = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    let ms = timeout_ms(timeout);
-    // SAFETY: `pfd` is one valid pollfd and we pass a length of 1.
-    let n = check_err(unsafe { libc::poll(&mut pfd, 1, ms) })?;
-    Ok(n > 0)
+/// Interest in, and readiness of, one fd for [`poll`].
+#[derive(Debug, Clone, Copy)]
+pub struct PollFd<'a> {
+    fd: BorrowedFd<'a>,
+    events: i16,
+    revents: i16,
 }
 
-/// Rounds a timeout up to whole milliseconds for `poll` (`-1` = forever).
-pub fn timeout_ms(timeout: Option<Duration>) -> libc::c_int {
-    match timeout {
-        None => -1,
-        Some(d) => {
-            let ms = d.as_nanos().div_ceil(1_000_000);
-            ms.min(libc::c_int::MAX as u128) as libc::c_int
+impl<'a> PollFd<'a> {
+    /// Watch `fd` for readability (data, EOF or hang-up).
+    pub fn readable(fd: BorrowedFd<'a>) -> Self {
+        Self {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
         }
     }
+
+    /// Watch `fd` for writability (room in the pipe, or the reader gone).
+    pub fn writable(fd: BorrowedFd<'a>) -> Self {
+        Self {
+            fd,
+            events: libc::POLLOUT,
+            revents: 0,
+        }
+    }
+
+    /// True if the last [`poll`] found the fd ready in any way, errors and hang-ups included
+    /// (the next read or write then tells which).
+    pub fn is_ready(&self) -> bool {
+        self.revents != 0
+    }
+}
+
+/// Waits until one of `fds` is ready or `timeout` passes (`None`: no limit), with nanosecond
+/// resolution (`ppoll`). Returns how many are ready; `Ok(0)` on timeout. EINTR is reported as
+/// `Ok(0)` so callers re-check their deadline.
+pub fn poll(fds: &mut [PollFd<'_>], timeout: Option<Duration>) -> io::Result<usize> {
+    let mut raw: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|p| libc::pollfd {
+            fd: p.fd.as_raw_fd(),
+            events: p.events,
+            revents: 0,
+        })
+        .collect();
+    let ts = timeout.map(|d| libc::timespec {
+        tv_sec: d.as_secs().min(i64::MAX as u64 / 2) as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    });
+    let ts_ptr = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: `raw` is a valid array of `raw.len()` pollfds that outlives the call; `ts_ptr`
+    // is null or points to a timespec that outlives the call; a null sigmask is allowed.
+    let ret = unsafe {
+        libc::ppoll(
+            raw.as_mut_ptr(),
+            raw.len() as libc::nfds_t,
+            ts_ptr,
+            std::ptr::null(),
+        )
+    };
+    match check_err(ret) {
+        Ok(n) => {
+            for (p, r) in fds.iter_mut().zip(&raw) {
+                p.revents = r.revents;
+            }
+            Ok(n as usize)
+        }
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+            fds.iter_mut().for_each(|p| p.revents = 0);
+            Ok(0)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads from `fd` into the spare capacity of `buf` (at most `max` bytes), without zeroing it
+/// first. Returns the bytes read; `Ok(0)` is end of file. EINTR is retried.
+pub fn read_into_spare(fd: BorrowedFd<'_>, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+    if buf.capacity() - buf.len() < max {
+        buf.reserve(max);
+    }
+    let spare = buf.spare_capacity_mut();
+    let len = spare.len().min(max);
+    loop {
+        // SAFETY: `spare` is writable memory of at least `len` bytes owned by `buf`; read(2)
+        // writes at most `len` bytes into it.
+        let n = unsafe { libc::read(fd.as_raw_fd(), spare.as_mut_ptr().cast(), len) };
+        match check_err(n) {
+            Ok(n) => {
+                // SAFETY: the kernel initialised the first `n` (<= len) spare bytes.
+                unsafe { buf.set_len(buf.len() + n as usize) };
+                return Ok(n as usize);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Sets a pipe's buffer size (Linux `F_SETPIPE_SZ`); larger pipes mean fewer wake-ups when
+/// bulk data flows. Best effort: returns the new size, or an error the caller may ignore.
+pub fn set_pipe_size(fd: BorrowedFd<'_>, bytes: usize) -> io::Result<usize> {
+    #[cfg(target_os = "linux")]
+    {
+        let want = bytes.min(i32::MAX as usize) as libc::c_int;
+        // SAFETY: fcntl F_SETPIPE_SZ on a valid borrowed fd with an integer argument.
+        let got = check_err(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, want) })?;
+        Ok(got as usize)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (fd, bytes);
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
+}
+
+/// True if process group `pgid` still has members (zombies included: a zombie stays in its
+/// group until its parent reaps it). Only meaningful while the group id cannot have been
+/// reused, i.e. while a member we have not reaped holds it, or right after reaping the last
+/// member we know of.
+pub fn group_exists(pgid: Pid) -> io::Result<bool> {
+    // SAFETY: kill with signal 0 only checks permission and existence.
+    match check_err(unsafe { libc::kill(-pgid, 0) }) {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(false),
+        // EPERM: members exist but belong to someone else (a set-uid program): still members.
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => Ok(true),
+        Err(e) => Err(e),
+    }
+}
+
+/// Live (non-zombie) processes whose process group is `pgid`, from `/proc` (Linux). Costs a
+/// scan of `/proc`: use it for diagnostics after [`group_exists`] said yes, not in a loop.
+pub fn group_members(pgid: Pid) -> Vec<Pid> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<Pid>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // Format: pid (comm) state ppid pgrp ... ; comm may contain spaces and parentheses.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next();
+        let pgrp = fields.nth(1).and_then(|f| f.parse::<Pid>().ok());
+        if pgrp == Some(pgid) && state != Some("Z") && state != Some("X") {
+            out.push(pid);
+        }
+    }
+    out
 }
 
 /// Sets or clears `O_NONBLOCK` on `fd`.
@@ -232,4 +440,26 @@ pub fn thread_count() -> Option<usize> {
     s.lines()
         .find_map(|l| l.strip_prefix("Threads:"))
         .and_then(|v| v.trim().parse().ok())
+}
+
+/// errno values the crate distinguishes.
+pub mod errno {
+    /// No such file or directory.
+    pub const ENOENT: i32 = libc::ENOENT;
+    /// Permission denied.
+    pub const EACCES: i32 = libc::EACCES;
+    /// Operation not permitted.
+    pub const EPERM: i32 = libc::EPERM;
+    /// Exec format error.
+    pub const ENOEXEC: i32 = libc::ENOEXEC;
+    /// Is a directory.
+    pub const EISDIR: i32 = libc::EISDIR;
+    /// Resource temporarily unavailable (fork: out of processes).
+    pub const EAGAIN: i32 = libc::EAGAIN;
+    /// Too many open files (this process).
+    pub const EMFILE: i32 = libc::EMFILE;
+    /// Too many open files (system).
+    pub const ENFILE: i32 = libc::ENFILE;
+    /// Broken pipe.
+    pub const EPIPE: i32 = libc::EPIPE;
 }

@@ -1,0 +1,736 @@
+//! Feeding a child (or a pipeline) its input while capturing its output, under a deadline.
+//!
+//! # Design
+//! One thread, one `ppoll` loop over: our end of the stdin pipe (non-blocking writes of up
+//! to 1 MiB), our ends of every stdout/stderr pipe (non-blocking reads straight into the
+//! capture buffers' spare capacity), and each child's pidfd. Writing and reading happen in
+//! the same loop, so no amount of data in either direction can deadlock (the failure mode of
+//! "write all of stdin, then read stdout"), and no helper thread is needed per child.
+//!
+//! # Completion is exit, not end-of-file
+//! The loop ends when the children have **exited**. Pipes still open after that are held by
+//! something the children left behind (`sleep 30 &`): they are drained for at most
+//! [`Communicate::drain_timeout`], then the process group is killed and the outcome says
+//! [`leaked`](Outcome::leaked). Python's `communicate()` instead waits for end-of-file and
+//! hangs for as long as the grandchild lives (python/cpython#97000).
+//!
+//! # Deadline
+//! At the deadline: SIGTERM (and SIGCONT) to the process group; the children get
+//! [`Communicate::grace`] to exit, while their output is still read; then SIGKILL to the
+//! group. A zero grace sends SIGKILL at once. Everything is reaped before returning, and the
+//! outcome keeps the partial output and says whether TERM sufficed ([`Ending::Terminated`])
+//! or KILL was needed ([`Ending::Killed`]).
+
+use std::io::{self, Write};
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::child::{Child, Ending};
+use crate::error::{Error, ExitError};
+use crate::pipes::{self, PipeReader, PipeWriter};
+use crate::status::ExitStatus;
+use crate::sys::{self, Pid, Signal};
+
+/// Default time to keep reading pipes after the children exited (nextest's leak timeout).
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_millis(100);
+/// Default grace between SIGTERM and SIGKILL.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(2);
+
+const IO_CHUNK: usize = 1 << 20;
+
+/// A set of children sharing one process group, with our ends of their pipes: a single
+/// child, or the stages of a pipeline.
+#[derive(Debug)]
+pub(crate) struct Unit {
+    // Pipes first: they must close before the children's Drop kills and reaps them.
+    pub(crate) stdin: Option<PipeWriter>,
+    pub(crate) stdout: Option<PipeReader>,
+    /// One per child, in order.
+    pub(crate) stderrs: Vec<Option<PipeReader>>,
+    pub(crate) children: Vec<Child>,
+    pub(crate) pgid: Pid,
+}
+
+impl Unit {
+    pub(crate) fn single(mut child: Child) -> Self {
+        let (stdin, stdout, stderr) = child.take_pipes();
+        let pgid = child.pgid() as Pid;
+        Self {
+            stdin,
+            stdout,
+            stderrs: vec![stderr],
+            children: vec![child],
+            pgid,
+        }
+    }
+
+    /// Pids of the children, in order.
+    pub(crate) fn pids(&self) -> Vec<u32> {
+        self.children.iter().map(Child::pid).collect()
+    }
+
+    /// Signals the whole group. Only called while at least one child is unreaped (a zombie
+    /// leader pins the group id) or right after reaping when the group has members.
+    pub(crate) fn signal_group(&self, sig: Signal) {
+        let _ = sys::killpg(self.pgid, sig);
+    }
+}
+
+impl Drop for Unit {
+    fn drop(&mut self) {
+        self.stdin = None;
+        self.stdout = None;
+        self.stderrs.clear();
+        // An unreaped child pins the group id: kill the whole group (stragglers included)
+        // before the children's own Drop reaps them.
+        if self.children.iter().any(|c| c.status().is_none()) {
+            self.signal_group(Signal::Kill);
+        }
+    }
+}
+
+/// What to feed the child.
+type Input = Box<dyn AsRef<[u8]> + Send>;
+
+/// Options for feeding input to and capturing output from a child or a pipeline; obtained
+/// from [`Child::communicate`] or [`Pipeline::communicate`](crate::Pipeline), finished
+/// with [`Communicate::run`].
+///
+/// ```
+/// use orchestrator::{Command, Ending, Stdio};
+/// use std::time::Duration;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // A child that never finishes: stopped at the deadline, its partial output kept.
+/// let child = Command::new("sh")
+///     .args(["-c", "echo started; exec sleep 1000"])
+///     .stdout(Stdio::piped())
+///     .spawn()?;
+/// let out = child.communicate().timeout(Duration::from_millis(200)).run()?;
+/// let t = out.timed_out.expect("it timed out");
+/// assert_eq!(t.ending, Ending::Terminated); // SIGTERM was enough
+/// assert_eq!(out.stdout, b"started\n");
+/// # Ok(()) }
+/// ```
+#[must_use = "nothing happens until `run` is called"]
+pub struct Communicate<K = Single> {
+    kind: std::marker::PhantomData<K>,
+    unit: Unit,
+    input: Option<Input>,
+    deadline: Option<Instant>,
+    timeout: Option<Duration>,
+    grace: Duration,
+    capture_limit: Option<usize>,
+    drain_timeout: Duration,
+}
+
+/// Marker: [`Communicate`] on a single child, whose `run` gives an [`Outcome`].
+#[derive(Debug, Clone, Copy)]
+pub struct Single;
+
+/// Marker: [`Communicate`] on a pipeline, whose `run` gives a
+/// [`PipelineOutcome`](crate::PipelineOutcome).
+#[derive(Debug, Clone, Copy)]
+pub struct Chain;
+
+impl<K> std::fmt::Debug for Communicate<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Communicate")
+            .field("unit", &self.unit)
+            .field(
+                "input_len",
+                &self.input.as_ref().map(|i| (**i).as_ref().len()),
+            )
+            .field("deadline", &self.deadline)
+            .field("grace", &self.grace)
+            .field("capture_limit", &self.capture_limit)
+            .field("drain_timeout", &self.drain_timeout)
+            .finish()
+    }
+}
+
+impl<K> Communicate<K> {
+    pub(crate) fn new(unit: Unit) -> Self {
+        Self {
+            kind: std::marker::PhantomData,
+            unit,
+            input: None,
+            deadline: None,
+            timeout: None,
+            grace: DEFAULT_GRACE,
+            capture_limit: None,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+        }
+    }
+
+    /// Bytes to write to the child's stdin (which must be piped); stdin is closed after them.
+    /// If the child exits or closes stdin first, the rest is dropped and counted in
+    /// [`Outcome::input_unwritten`]. Without input, a piped stdin is closed at once.
+    pub fn input<T: AsRef<[u8]> + Send + 'static>(mut self, data: T) -> Self {
+        self.input = Some(Box::new(data));
+        self
+    }
+
+    /// Stop the child this long after `run` is called.
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = Some(d);
+        self
+    }
+
+    /// Stop the child at this instant.
+    pub fn deadline(mut self, at: Instant) -> Self {
+        self.deadline = Some(at);
+        self
+    }
+
+    /// Time between SIGTERM and SIGKILL at the deadline (default 2 s; zero: SIGKILL at once).
+    pub fn grace(mut self, d: Duration) -> Self {
+        self.grace = d;
+        self
+    }
+
+    /// Keep at most this many bytes of each captured stream; the rest is read and dropped
+    /// (counted in the outcome), so a chatty child can neither block nor exhaust memory.
+    pub fn capture_limit(mut self, bytes: usize) -> Self {
+        self.capture_limit = Some(bytes);
+        self
+    }
+
+    /// How long to keep reading pipes after the children exited, before killing whatever
+    /// still holds them (default 100 ms).
+    pub fn drain_timeout(mut self, d: Duration) -> Self {
+        self.drain_timeout = d;
+        self
+    }
+
+    pub(crate) fn run_raw(mut self) -> Result<RawOutcome, Error> {
+        let start = Instant::now();
+        let deadline = match (self.deadline, self.timeout) {
+            (Some(d), Some(t)) => Some(d.min(start + t)),
+            (d, t) => d.or_else(|| t.map(|t| start + t)),
+        };
+        let mut ex = Exchange::new(&mut self.unit, self.input.take(), self.capture_limit);
+        ex.run(
+            start,
+            deadline,
+            self.grace,
+            self.drain_timeout,
+            self.timeout,
+        )
+    }
+}
+
+impl Communicate<Single> {
+    /// Runs the exchange to the end: the child exited (or was stopped at the deadline), its
+    /// group is empty, it is reaped.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if a system call on the child fails. A timeout, a non-zero exit or
+    /// a signal are not errors here: they are in the [`Outcome`] (see [`Outcome::check`]).
+    pub fn run(self) -> Result<Outcome, Error> {
+        let raw = self.run_raw()?;
+        let mut stages = raw.stages;
+        let stage = stages.pop().expect("a single-child unit has one stage");
+        Ok(Outcome {
+            program: stage.program,
+            pid: stage.pid,
+            status: stage.status,
+            stdout: raw.stdout.data,
+            stdout_dropped: raw.stdout.dropped,
+            stderr: stage.stderr,
+            stderr_dropped: stage.stderr_dropped,
+            timed_out: raw.timed_out,
+            leaked: raw.leaked,
+            input_unwritten: raw.input_unwritten,
+            elapsed: raw.elapsed,
+        })
+    }
+}
+
+/// One captured stream.
+#[derive(Debug, Default)]
+pub(crate) struct Captured {
+    pub(crate) data: Vec<u8>,
+    pub(crate) dropped: u64,
+}
+
+struct Sink {
+    reader: Option<PipeReader>,
+    cap: usize,
+    out: Captured,
+}
+
+impl Sink {
+    fn new(reader: Option<PipeReader>, cap: Option<usize>) -> Self {
+        if let Some(r) = &reader {
+            let _ = sys::set_nonblocking(r.as_fd(), true);
+        }
+        Self {
+            reader,
+            cap: cap.unwrap_or(usize::MAX),
+            out: Captured::default(),
+        }
+    }
+
+    /// Reads what is available now. Closes the reader at EOF.
+    fn service(&mut self, scratch: &mut Vec<u8>) -> io::Result<()> {
+        loop {
+            let Some(r) = &self.reader else {
+                return Ok(());
+            };
+            let room = self.cap.saturating_sub(self.out.data.len());
+            let res = if room > 0 {
+                if self.out.data.capacity() - self.out.data.len() < 64 * 1024 {
+                    // Grow geometrically, but never past the cap.
+                    let want = self.out.data.len().max(64 * 1024).min(room);
+                    self.out.data.reserve(want);
+                }
+                let max = (self.out.data.capacity() - self.out.data.len())
+                    .min(room)
+                    .min(IO_CHUNK);
+                sys::read_into_spare(r.as_fd(), &mut self.out.data, max)
+            } else {
+                scratch.clear();
+                let n = sys::read_into_spare(r.as_fd(), scratch, IO_CHUNK);
+                if let Ok(n) = n {
+                    self.out.dropped += n as u64;
+                }
+                n
+            };
+            match res {
+                Ok(0) => {
+                    self.reader = None;
+                    return Ok(());
+                }
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => {
+                    self.reader = None;
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+pub(crate) struct StageResult {
+    pub(crate) program: String,
+    pub(crate) pid: u32,
+    pub(crate) status: ExitStatus,
+    pub(crate) stderr: Vec<u8>,
+    pub(crate) stderr_dropped: u64,
+    pub(crate) running_at_deadline: bool,
+}
+
+pub(crate) struct RawOutcome {
+    pub(crate) stages: Vec<StageResult>,
+    pub(crate) stdout: Captured,
+    pub(crate) timed_out: Option<TimedOut>,
+    pub(crate) leaked: bool,
+    pub(crate) input_unwritten: usize,
+    pub(crate) elapsed: Duration,
+}
+
+struct Exchange<'u> {
+    unit: &'u mut Unit,
+    input: Option<Input>,
+    input_pos: usize,
+    stdin: Option<PipeWriter>,
+    input_unwritten: usize,
+    stdout: Sink,
+    stderrs: Vec<Sink>,
+    scratch: Vec<u8>,
+}
+
+impl<'u> Exchange<'u> {
+    fn new(unit: &'u mut Unit, input: Option<Input>, cap: Option<usize>) -> Self {
+        let stdin = unit.stdin.take();
+        if let Some(w) = &stdin {
+            let _ = sys::set_nonblocking(w.as_fd(), true);
+            if input
+                .as_ref()
+                .is_some_and(|i| (**i).as_ref().len() > 64 * 1024)
+            {
+                pipes::enlarge(w);
+            }
+        }
+        let stdout = Sink::new(unit.stdout.take(), cap);
+        let stderrs = unit
+            .stderrs
+            .iter_mut()
+            .map(|e| Sink::new(e.take(), cap))
+            .collect();
+        let mut ex = Self {
+            unit,
+            input,
+            input_pos: 0,
+            stdin,
+            input_unwritten: 0,
+            stdout,
+            stderrs,
+            scratch: Vec::new(),
+        };
+        if ex.input.is_none() {
+            ex.stdin = None; // nothing to say: EOF at once
+        }
+        ex
+    }
+
+    fn input_len(&self) -> usize {
+        self.input.as_ref().map_or(0, |i| (**i).as_ref().len())
+    }
+
+    /// Writes as much input as the pipe takes now.
+    fn service_stdin(&mut self) {
+        loop {
+            let (Some(w), Some(input)) = (&mut self.stdin, &self.input) else {
+                return;
+            };
+            let data = (**input).as_ref();
+            if self.input_pos >= data.len() {
+                self.stdin = None; // all written: EOF
+                return;
+            }
+            let end = (self.input_pos + IO_CHUNK).min(data.len());
+            match w.write(&data[self.input_pos..end]) {
+                Ok(n) => self.input_pos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    // EPIPE: the child closed its stdin (or exited). Not an error: it simply
+                    // did not want the rest.
+                    self.input_unwritten = data.len() - self.input_pos;
+                    self.stdin = None;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn pipes_open(&self) -> bool {
+        self.stdout.reader.is_some() || self.stderrs.iter().any(|s| s.reader.is_some())
+    }
+
+    fn service_outputs(&mut self, ready: &[bool]) {
+        // `ready` follows the order of `poll_set`: stdout, then stderrs.
+        let mut i = 0;
+        if self.stdout.reader.is_some() {
+            if ready[i] {
+                let _ = self.stdout.service(&mut self.scratch);
+            }
+            i += 1;
+        }
+        for s in &mut self.stderrs {
+            if s.reader.is_some() {
+                if ready[i] {
+                    let _ = s.service(&mut self.scratch);
+                }
+                i += 1;
+            }
+        }
+    }
+
+    /// Reads whatever is already buffered in the pipes, without waiting.
+    fn drain_now(&mut self) {
+        let _ = self.stdout.service(&mut self.scratch);
+        for s in &mut self.stderrs {
+            let _ = s.service(&mut self.scratch);
+        }
+    }
+
+    fn all_exited(&self) -> Result<bool, Error> {
+        for c in &self.unit.children {
+            if !c.peek_exited()? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn run(
+        &mut self,
+        start: Instant,
+        deadline: Option<Instant>,
+        grace: Duration,
+        drain_timeout: Duration,
+        timeout: Option<Duration>,
+    ) -> Result<RawOutcome, Error> {
+        let mut term_at: Option<Instant> = None;
+        let mut killed = false;
+        let mut running_at_deadline: Vec<bool> = vec![false; self.unit.children.len()];
+        let mut exited_at: Option<Instant> = None;
+        let mut leaked = false;
+        let mut backoff = Duration::from_millis(1);
+        let has_pidfds = self.unit.children.iter().all(|c| c.pidfd().is_some());
+
+        self.service_stdin();
+        loop {
+            let now = Instant::now();
+            if exited_at.is_none() && self.all_exited()? {
+                exited_at = Some(now);
+                // The children are gone: nobody will read the rest of the input.
+                if self.stdin.is_some() {
+                    self.input_unwritten = self.input_len() - self.input_pos;
+                    self.stdin = None;
+                }
+            }
+            // The deadline.
+            if let Some(d) = deadline
+                && term_at.is_none()
+                && exited_at.is_none()
+                && now >= d
+            {
+                for (i, c) in self.unit.children.iter().enumerate() {
+                    running_at_deadline[i] = !c.peek_exited()?;
+                }
+                if grace.is_zero() {
+                    self.unit.signal_group(Signal::Kill);
+                    killed = true;
+                } else {
+                    self.unit.signal_group(Signal::Term);
+                    self.unit.signal_group(Signal::Cont);
+                }
+                term_at = Some(now);
+            }
+            if let Some(t) = term_at
+                && !killed
+                && exited_at.is_none()
+                && now >= t + grace
+            {
+                self.unit.signal_group(Signal::Kill);
+                killed = true;
+            }
+            // Done?
+            if let Some(e) = exited_at {
+                if !self.pipes_open() {
+                    break;
+                }
+                // Something outside our children still holds a pipe. After a timeout the
+                // rest of the group gets what is left of the grace; otherwise the drain window.
+                let limit = match term_at {
+                    Some(t) if !killed => (t + grace).max(e + drain_timeout),
+                    _ => e + drain_timeout,
+                };
+                if now >= limit {
+                    leaked = true;
+                    break;
+                }
+            }
+            // Sleep until something happens or the next time limit.
+            let wake = [
+                deadline.filter(|_| term_at.is_none() && exited_at.is_none()),
+                term_at
+                    .map(|t| t + grace)
+                    .filter(|_| !killed && exited_at.is_none()),
+                exited_at.map(|e| match term_at {
+                    Some(t) if !killed => (t + grace).max(e + drain_timeout),
+                    _ => e + drain_timeout,
+                }),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let mut wait = wake.map(|w| w.saturating_duration_since(now));
+            if !has_pidfds && exited_at.is_none() {
+                wait = Some(wait.map_or(backoff, |w| w.min(backoff)));
+                backoff = (backoff * 2).min(Duration::from_millis(50));
+            }
+            self.poll_once(wait, exited_at.is_none())?;
+        }
+
+        // Settle the group. If pipes are still held, something in (or escaped from) the group
+        // holds them: kill the group while our unreaped leader still pins its id.
+        if leaked {
+            self.unit.signal_group(Signal::Kill);
+            killed = killed || term_at.is_some();
+        }
+        self.drain_now();
+        let mut stages = Vec::with_capacity(self.unit.children.len());
+        for c in &self.unit.children {
+            let status = c.wait()?;
+            leaked |= c.leaked();
+            stages.push(status);
+        }
+        // All our children are reaped. A group that still has members was left behind; if
+        // we are in a grace period, give them the rest of it first.
+        if term_at.is_some() && !killed {
+            let limit = term_at.map(|t| t + grace);
+            let mut nap = Duration::from_millis(1);
+            while sys::group_exists(self.unit.pgid).unwrap_or(false) {
+                if limit.is_some_and(|l| Instant::now() >= l) {
+                    self.unit.signal_group(Signal::Kill);
+                    killed = true;
+                    break;
+                }
+                std::thread::sleep(nap);
+                nap = (nap * 2).min(Duration::from_millis(10));
+            }
+        } else if sys::group_exists(self.unit.pgid).unwrap_or(false) {
+            leaked = true;
+            self.unit.signal_group(Signal::Kill);
+        }
+        self.drain_now();
+        // Close whatever is still open: an escaped process may hold it, we no longer wait.
+        self.stdout.reader = None;
+
+        let timed_out = term_at.map(|t| TimedOut {
+            after: timeout.unwrap_or_else(|| t.saturating_duration_since(start)),
+            ending: if killed {
+                Ending::Killed
+            } else {
+                Ending::Terminated
+            },
+            stop_took: Instant::now().saturating_duration_since(t),
+        });
+        let stdout = std::mem::take(&mut self.stdout.out);
+        let results = self
+            .unit
+            .children
+            .iter()
+            .zip(stages)
+            .zip(self.stderrs.iter_mut())
+            .zip(running_at_deadline)
+            .map(|(((c, status), sink), running)| {
+                sink.reader = None;
+                let err = std::mem::take(&mut sink.out);
+                StageResult {
+                    program: c.program().to_string(),
+                    pid: c.pid(),
+                    status,
+                    stderr: err.data,
+                    stderr_dropped: err.dropped,
+                    running_at_deadline: running,
+                }
+            })
+            .collect();
+        Ok(RawOutcome {
+            stages: results,
+            stdout,
+            timed_out,
+            leaked,
+            input_unwritten: self.input_unwritten,
+            elapsed: start.elapsed(),
+        })
+    }
+
+    /// One `ppoll` over stdin, the output pipes and (while they run) the pidfds, then
+    /// services what is ready.
+    fn poll_once(&mut self, wait: Option<Duration>, watch_exits: bool) -> Result<(), Error> {
+        let mut fds = Vec::with_capacity(3 + self.stderrs.len() + self.unit.children.len());
+        let stdin_watched = self.stdin.is_some();
+        if let Some(w) = &self.stdin {
+            fds.push(sys::PollFd::writable(w.as_fd()));
+        }
+        let mut n_outputs = 0;
+        if let Some(r) = &self.stdout.reader {
+            fds.push(sys::PollFd::readable(r.as_fd()));
+            n_outputs += 1;
+        }
+        for s in &self.stderrs {
+            if let Some(r) = &s.reader {
+                fds.push(sys::PollFd::readable(r.as_fd()));
+                n_outputs += 1;
+            }
+        }
+        if watch_exits {
+            for c in &self.unit.children {
+                if let Some(p) = c.pidfd() {
+                    fds.push(sys::PollFd::readable(p));
+                }
+            }
+        }
+        let n = sys::poll(&mut fds, wait).map_err(|e| Error::Io {
+            what: "poll",
+            program: self
+                .unit
+                .children
+                .first()
+                .map(|c| c.program().to_string())
+                .unwrap_or_default(),
+            pid: self.unit.pgid,
+            source: e,
+        })?;
+        if n == 0 {
+            return Ok(());
+        }
+        let off = usize::from(stdin_watched);
+        let stdin_ready = stdin_watched && fds[0].is_ready();
+        let ready: Vec<bool> = fds[off..off + n_outputs]
+            .iter()
+            .map(|f| f.is_ready())
+            .collect();
+        drop(fds);
+        if stdin_ready {
+            self.service_stdin();
+        }
+        self.service_outputs(&ready);
+        Ok(())
+    }
+}
+
+/// How a run that hit its deadline was stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TimedOut {
+    /// The timeout that expired.
+    pub after: Duration,
+    /// Whether SIGTERM sufficed or SIGKILL was needed.
+    pub ending: Ending,
+    /// From the first signal to the group being empty and every child reaped.
+    pub stop_took: Duration,
+}
+
+/// What happened to a child run through [`Communicate::run`].
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The program.
+    pub program: String,
+    /// Its pid (already reaped: do not signal it).
+    pub pid: u32,
+    /// How it ended.
+    pub status: ExitStatus,
+    /// Captured stdout (empty if stdout was not piped).
+    pub stdout: Vec<u8>,
+    /// Bytes of stdout read past the capture limit and dropped.
+    pub stdout_dropped: u64,
+    /// Captured stderr (empty if stderr was not piped).
+    pub stderr: Vec<u8>,
+    /// Bytes of stderr read past the capture limit and dropped.
+    pub stderr_dropped: u64,
+    /// Set if the deadline passed and the child was stopped.
+    pub timed_out: Option<TimedOut>,
+    /// Something outlived the child in its process group or held its pipes after it exited,
+    /// and was killed.
+    pub leaked: bool,
+    /// Input bytes not written because the child stopped reading.
+    pub input_unwritten: usize,
+    /// From `run` to the end.
+    pub elapsed: Duration,
+}
+
+impl Outcome {
+    /// `Ok(self)` if the child exited 0 within its deadline; otherwise a typed error:
+    /// [`ExitError::TimedOut`], [`ExitError::NonZeroExit`] or [`ExitError::Signaled`].
+    ///
+    /// # Errors
+    /// As above.
+    pub fn check(self) -> Result<Self, ExitError> {
+        if let Some(t) = self.timed_out {
+            return Err(ExitError::TimedOut {
+                program: self.program,
+                after: t.after,
+            });
+        }
+        match self.status {
+            ExitStatus::Code(0) => Ok(self),
+            ExitStatus::Code(code) => Err(ExitError::NonZeroExit {
+                program: self.program,
+                code,
+            }),
+            status @ ExitStatus::Signal { .. } => Err(ExitError::Signaled {
+                program: self.program,
+                status,
+            }),
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests of the process core: one binary, one module per topic.
+
+mod helpers;
+
+mod child;
+mod communicate;
+mod pipeline;
