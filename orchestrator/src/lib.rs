@@ -40,6 +40,7 @@ pub mod communicate;
 pub mod error;
 pub mod pipeline;
 pub mod pipes;
+pub mod signal;
 pub mod status;
 pub mod sys;
 
