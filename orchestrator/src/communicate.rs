@@ -91,6 +91,71 @@ impl Drop for Unit {
     }
 }
 
+/// Stops [`Communicate`] loops from another thread (a Ctrl-C handler, say).
+///
+/// [`Cancel::stop`] acts like the deadline passing: SIGTERM to the group, the grace, then
+/// SIGKILL; [`Cancel::kill`] sends SIGKILL at once. Every loop given a clone reacts, however
+/// many there are: the token is a pipe that turns readable for good.
+#[derive(Debug, Clone)]
+pub struct Cancel(std::sync::Arc<CancelInner>);
+
+#[derive(Debug)]
+struct CancelInner {
+    /// One pipe per level (stop, kill): a level's pipe turns readable for good when the level
+    /// is reached, so a loop watches only the pipe of the next level it has not acted on.
+    pipes: [(PipeReader, PipeWriter); 2],
+    level: std::sync::atomic::AtomicU8,
+}
+
+impl Cancel {
+    /// A new, untriggered token.
+    ///
+    /// # Errors
+    /// If a pipe cannot be created (out of file descriptors).
+    pub fn new() -> io::Result<Self> {
+        let stop = pipes::pipe()?;
+        let kill = pipes::pipe()?;
+        sys::set_nonblocking(stop.1.as_fd(), true)?;
+        sys::set_nonblocking(kill.1.as_fd(), true)?;
+        Ok(Self(std::sync::Arc::new(CancelInner {
+            pipes: [stop, kill],
+            level: std::sync::atomic::AtomicU8::new(0),
+        })))
+    }
+
+    fn raise(&self, level: u8) {
+        use std::sync::atomic::Ordering;
+        let before = self.0.level.fetch_max(level, Ordering::SeqCst);
+        for l in before..level {
+            // One byte that nobody reads: the pipe stays readable for every poller.
+            let _ = (&self.0.pipes[usize::from(l)].1).write(&[1]);
+        }
+    }
+
+    /// Stop gracefully: TERM, grace, KILL.
+    pub fn stop(&self) {
+        self.raise(1);
+    }
+
+    /// Stop now: KILL.
+    pub fn kill(&self) {
+        self.raise(2);
+    }
+
+    /// 0: not triggered, 1: stop, 2: kill.
+    pub fn level(&self) -> u8 {
+        self.0.level.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The fd that turns readable when the level after `acted_on` is reached.
+    pub(crate) fn fd_after(&self, acted_on: u8) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.0
+            .pipes
+            .get(usize::from(acted_on))
+            .map(|(r, _)| r.as_fd())
+    }
+}
+
 /// What to feed the child.
 type Input = Box<dyn AsRef<[u8]> + Send>;
 
@@ -122,7 +187,9 @@ pub struct Communicate<K = Single> {
     timeout: Option<Duration>,
     grace: Duration,
     capture_limit: Option<usize>,
+    stderr_limit: Option<usize>,
     drain_timeout: Duration,
+    cancel: Option<Cancel>,
 }
 
 /// Marker: [`Communicate`] on a single child, whose `run` gives an [`Outcome`].
@@ -160,8 +227,17 @@ impl<K> Communicate<K> {
             timeout: None,
             grace: DEFAULT_GRACE,
             capture_limit: None,
+            stderr_limit: None,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            cancel: None,
         }
+    }
+
+    /// Stop early when `token` is triggered (see [`Cancel`]); the outcome then says
+    /// `cancelled`.
+    pub fn cancel_on(mut self, token: &Cancel) -> Self {
+        self.cancel = Some(token.clone());
+        self
     }
 
     /// Bytes to write to the child's stdin (which must be piped); stdin is closed after them.
@@ -197,6 +273,12 @@ impl<K> Communicate<K> {
         self
     }
 
+    /// A different limit for stderr (default: the [`Communicate::capture_limit`]).
+    pub fn stderr_capture_limit(mut self, bytes: usize) -> Self {
+        self.stderr_limit = Some(bytes);
+        self
+    }
+
     /// How long to keep reading pipes after the children exited, before killing whatever
     /// still holds them (default 100 ms).
     pub fn drain_timeout(mut self, d: Duration) -> Self {
@@ -210,7 +292,9 @@ impl<K> Communicate<K> {
             (Some(d), Some(t)) => Some(d.min(start + t)),
             (d, t) => d.or_else(|| t.map(|t| start + t)),
         };
-        let mut ex = Exchange::new(&mut self.unit, self.input.take(), self.capture_limit);
+        let limits = (self.capture_limit, self.stderr_limit.or(self.capture_limit));
+        let mut ex = Exchange::new(&mut self.unit, self.input.take(), limits);
+        ex.cancel = self.cancel.take();
         ex.run(
             start,
             deadline,
@@ -242,6 +326,7 @@ impl Communicate<Single> {
             stderr_dropped: stage.stderr_dropped,
             timed_out: raw.timed_out,
             leaked: raw.leaked,
+            cancelled: raw.cancelled,
             input_unwritten: raw.input_unwritten,
             elapsed: raw.elapsed,
         })
@@ -328,6 +413,7 @@ pub(crate) struct RawOutcome {
     pub(crate) stdout: Captured,
     pub(crate) timed_out: Option<TimedOut>,
     pub(crate) leaked: bool,
+    pub(crate) cancelled: bool,
     pub(crate) input_unwritten: usize,
     pub(crate) elapsed: Duration,
 }
@@ -341,10 +427,11 @@ struct Exchange<'u> {
     stdout: Sink,
     stderrs: Vec<Sink>,
     scratch: Vec<u8>,
+    cancel: Option<Cancel>,
 }
 
 impl<'u> Exchange<'u> {
-    fn new(unit: &'u mut Unit, input: Option<Input>, cap: Option<usize>) -> Self {
+    fn new(unit: &'u mut Unit, input: Option<Input>, caps: (Option<usize>, Option<usize>)) -> Self {
         let stdin = unit.stdin.take();
         if let Some(w) = &stdin {
             let _ = sys::set_nonblocking(w.as_fd(), true);
@@ -355,11 +442,20 @@ impl<'u> Exchange<'u> {
                 pipes::enlarge(w);
             }
         }
-        let stdout = Sink::new(unit.stdout.take(), cap);
+        let stdout = Sink::new(unit.stdout.take(), caps.0);
+        if let (Some(r), true) = (
+            &stdout.reader,
+            input
+                .as_ref()
+                .is_some_and(|i| (**i).as_ref().len() > 64 * 1024),
+        ) {
+            // Bulk in usually means bulk out: fewer, larger transfers.
+            pipes::enlarge(r);
+        }
         let stderrs = unit
             .stderrs
             .iter_mut()
-            .map(|e| Sink::new(e.take(), cap))
+            .map(|e| Sink::new(e.take(), caps.1))
             .collect();
         let mut ex = Self {
             unit,
@@ -370,6 +466,7 @@ impl<'u> Exchange<'u> {
             stdout,
             stderrs,
             scratch: Vec::new(),
+            cancel: None,
         };
         if ex.input.is_none() {
             ex.stdin = None; // nothing to say: EOF at once
@@ -461,6 +558,7 @@ impl<'u> Exchange<'u> {
         let mut running_at_deadline: Vec<bool> = vec![false; self.unit.children.len()];
         let mut exited_at: Option<Instant> = None;
         let mut leaked = false;
+        let mut cancelled = false;
         let mut backoff = Duration::from_millis(1);
         let has_pidfds = self.unit.children.iter().all(|c| c.pidfd().is_some());
 
@@ -475,11 +573,19 @@ impl<'u> Exchange<'u> {
                     self.stdin = None;
                 }
             }
-            // The deadline.
-            if let Some(d) = deadline
-                && term_at.is_none()
+            let cancel_level = self.cancel.as_ref().map_or(0, Cancel::level);
+            if cancel_level > 0 {
+                cancelled = true;
+            }
+            if cancel_level >= 2 && !killed && exited_at.is_none() {
+                self.unit.signal_group(Signal::Kill);
+                killed = true;
+                term_at.get_or_insert(now);
+            }
+            // The deadline (or a graceful cancel).
+            if term_at.is_none()
                 && exited_at.is_none()
-                && now >= d
+                && (cancel_level > 0 || deadline.is_some_and(|d| now >= d))
             {
                 for (i, c) in self.unit.children.iter().enumerate() {
                     running_at_deadline[i] = !c.peek_exited()?;
@@ -536,7 +642,7 @@ impl<'u> Exchange<'u> {
                 wait = Some(wait.map_or(backoff, |w| w.min(backoff)));
                 backoff = (backoff * 2).min(Duration::from_millis(50));
             }
-            self.poll_once(wait, exited_at.is_none())?;
+            self.poll_once(wait, exited_at.is_none(), cancel_level)?;
         }
 
         // Settle the group. If pipes are still held, something in (or escaped from) the group
@@ -574,7 +680,7 @@ impl<'u> Exchange<'u> {
         // Close whatever is still open: an escaped process may hold it, we no longer wait.
         self.stdout.reader = None;
 
-        let timed_out = term_at.map(|t| TimedOut {
+        let timed_out = term_at.filter(|_| !cancelled).map(|t| TimedOut {
             after: timeout.unwrap_or_else(|| t.saturating_duration_since(start)),
             ending: if killed {
                 Ending::Killed
@@ -609,6 +715,7 @@ impl<'u> Exchange<'u> {
             stdout,
             timed_out,
             leaked,
+            cancelled,
             input_unwritten: self.input_unwritten,
             elapsed: start.elapsed(),
         })
@@ -616,7 +723,12 @@ impl<'u> Exchange<'u> {
 
     /// One `ppoll` over stdin, the output pipes and (while they run) the pidfds, then
     /// services what is ready.
-    fn poll_once(&mut self, wait: Option<Duration>, watch_exits: bool) -> Result<(), Error> {
+    fn poll_once(
+        &mut self,
+        wait: Option<Duration>,
+        watch_exits: bool,
+        cancel_acted: u8,
+    ) -> Result<(), Error> {
         let mut fds = Vec::with_capacity(3 + self.stderrs.len() + self.unit.children.len());
         let stdin_watched = self.stdin.is_some();
         if let Some(w) = &self.stdin {
@@ -632,6 +744,14 @@ impl<'u> Exchange<'u> {
                 fds.push(sys::PollFd::readable(r.as_fd()));
                 n_outputs += 1;
             }
+        }
+        if let Some(fd) = self
+            .cancel
+            .as_ref()
+            .filter(|_| watch_exits)
+            .and_then(|c| c.fd_after(cancel_acted))
+        {
+            fds.push(sys::PollFd::readable(fd));
         }
         if watch_exits {
             for c in &self.unit.children {
@@ -702,6 +822,8 @@ pub struct Outcome {
     /// Something outlived the child in its process group or held its pipes after it exited,
     /// and was killed.
     pub leaked: bool,
+    /// Stopped early through a [`Cancel`] token.
+    pub cancelled: bool,
     /// Input bytes not written because the child stopped reading.
     pub input_unwritten: usize,
     /// From `run` to the end.

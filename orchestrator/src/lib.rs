@@ -33,6 +33,7 @@
 #[cfg(not(unix))]
 compile_error!("orchestrator supports Unix (Linux is the target) only");
 
+pub mod chain;
 pub mod child;
 pub mod cli;
 pub mod command;
@@ -46,7 +47,7 @@ pub mod sys;
 
 pub use child::{Child, Ending, Termination};
 pub use command::{Command, Stdio};
-pub use communicate::{Communicate, Outcome, TimedOut};
+pub use communicate::{Cancel, Communicate, Outcome, TimedOut};
 pub use error::{Error, ExitError, SpawnError, SpawnErrorKind};
 pub use pipeline::{Pipeline, PipelineOutcome, PipelineSpawnError, RunningPipeline, StageOutcome};
 pub use status::ExitStatus;

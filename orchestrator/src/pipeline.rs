@@ -48,7 +48,7 @@ pub struct Pipeline {
 
 /// A stage could not be started; the stages before it were killed and reaped.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("stage {stage} of the pipeline: {source}")]
+#[error("stage {} of the pipeline: {source}", stage + 1)]
 pub struct PipelineSpawnError {
     /// Index of the stage that failed (0-based).
     pub stage: usize,
@@ -234,6 +234,7 @@ impl Communicate<Chain> {
             stdout_dropped: raw.stdout.dropped,
             timed_out: raw.timed_out,
             leaked: raw.leaked,
+            cancelled: raw.cancelled,
             input_unwritten: raw.input_unwritten,
             elapsed: raw.elapsed,
         })
@@ -311,6 +312,8 @@ pub struct PipelineOutcome {
     pub timed_out: Option<TimedOut>,
     /// Something outlived the stages in their group or held a pipe, and was killed.
     pub leaked: bool,
+    /// Stopped early through a [`Cancel`](crate::Cancel) token.
+    pub cancelled: bool,
     /// Input bytes the first stage did not take.
     pub input_unwritten: usize,
     /// From `run` to the end.
@@ -318,9 +321,10 @@ pub struct PipelineOutcome {
 }
 
 impl PipelineOutcome {
-    /// True if every stage is ok under the precedence rule and the deadline was not hit.
+    /// True if every stage is ok under the precedence rule, the deadline was not hit and it
+    /// was not cancelled.
     pub fn success(&self) -> bool {
-        self.status.success() && self.timed_out.is_none()
+        self.status.success() && self.timed_out.is_none() && !self.cancelled
     }
 
     /// Stages still running when the deadline passed (for "timed out in stage 2: `cat`").

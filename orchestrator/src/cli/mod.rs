@@ -64,6 +64,15 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .map_err(|e| format!("`{s}` is not a valid duration ({e}; examples: 500ms, 2s, 1m)"))
 }
 
+/// An I/O error as people read it: `No such file or directory`, without `(os error 2)`.
+pub fn io_msg(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.rfind(" (os error ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
 /// Number of CPUs, the default concurrency.
 pub fn cpu_count() -> usize {
     std::thread::available_parallelism()
