@@ -47,6 +47,9 @@ struct State {
     leaked: bool,
     /// Ownership given up: no kill on drop.
     detached: bool,
+    /// During [`Child::terminate`]: until when the rest of the group may take to obey the
+    /// SIGTERM after the leader has exited, before it gets SIGKILL.
+    settle_until: Option<Instant>,
 }
 
 /// How [`Child::terminate`] ended the child.
@@ -161,6 +164,14 @@ impl Child {
         self.stderr.take()
     }
 
+    /// Hands the care of the child's process group to a [`Unit`](crate::communicate) that
+    /// owns it: reaping the child then no longer kills what is left in the group.
+    pub(crate) fn group_managed_elsewhere(&mut self) {
+        if self.role == GroupRole::Leader {
+            self.role = GroupRole::SharedLeader;
+        }
+    }
+
     pub(crate) fn take_pipes(
         &mut self,
     ) -> (Option<PipeWriter>, Option<PipeReader>, Option<PipeReader>) {
@@ -229,9 +240,18 @@ impl Child {
         if self.role == GroupRole::Leader {
             // The leader is reaped, so its group id stays pinned only while the group has
             // members; if it has none, there is nothing to kill (see the module doc).
-            if sys::group_exists(self.pid).unwrap_or(false) {
+            let mut nap = Duration::from_millis(1);
+            while sys::group_exists(self.pid).unwrap_or(false) {
+                if st.settle_until.is_some_and(|t| Instant::now() < t) {
+                    // Terminating: the rest of the group got the SIGTERM too; give it the
+                    // grace period before SIGKILL.
+                    std::thread::sleep(nap);
+                    nap = (nap * 2).min(Duration::from_millis(10));
+                    continue;
+                }
                 st.leaked = true;
                 let _ = sys::killpg(self.pid, Signal::Kill);
+                break;
             }
         }
         Ok(status)
@@ -361,6 +381,7 @@ impl Child {
             });
         }
         let mut ending = Ending::Terminated;
+        self.lock().settle_until = Some(start + grace);
         if grace.is_zero() {
             self.signal(Signal::Kill)?;
             ending = Ending::Killed;

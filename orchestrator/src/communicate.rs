@@ -56,6 +56,7 @@ pub(crate) struct Unit {
 impl Unit {
     pub(crate) fn single(mut child: Child) -> Self {
         let (stdin, stdout, stderr) = child.take_pipes();
+        child.group_managed_elsewhere();
         let pgid = child.pgid() as Pid;
         Self {
             stdin,

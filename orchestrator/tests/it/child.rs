@@ -154,3 +154,20 @@ fn detach_lets_it_run() {
     // It ends by itself (and is re-parented to init when the test process exits).
     g.assert_none_left_within(Duration::from_secs(10));
 }
+
+#[test]
+fn terminate_gives_the_rest_of_the_group_the_grace_too() {
+    let mut g = LeakGuard::new();
+    // Leader exits on TERM; a grandchild traps TERM and exits 0.2 s later, within the grace.
+    let c = sh(
+        &g,
+        "sh -c \"trap 'sleep 0.2; exit 0' TERM; while :; do sleep 0.05; done\" & sleep 0.1; exec sleep 1000",
+    )
+    .spawn()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let t = c.terminate(Duration::from_secs(5)).unwrap();
+    assert_eq!(t.ending, Ending::Terminated, "{t:?}");
+    assert!(!c.leaked());
+    g.assert_none_left();
+}

@@ -185,3 +185,35 @@ fn check_turns_failures_into_typed_errors() {
         .unwrap_err();
     assert!(err.to_string().contains("timed out"), "{err}");
 }
+
+#[test]
+fn after_a_timeout_the_whole_group_gets_the_grace_then_kill() {
+    let mut g = LeakGuard::new();
+    // The leader obeys TERM at once; its grandchild ignores TERM and holds no pipe.
+    let c = sh(
+        &g,
+        "sh -c \"trap '' TERM; exec sleep 1000\" >/dev/null 2>&1 & echo up; exec sleep 1000",
+    )
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let (out, took) = within(Duration::from_secs(10), || {
+        c.communicate()
+            .timeout(Duration::from_millis(300))
+            .grace(Duration::from_millis(400))
+            .run()
+            .unwrap()
+    });
+    assert_eq!(out.stdout, b"up\n");
+    assert_eq!(out.status.signal(), Some(15), "the leader obeyed TERM");
+    assert_eq!(
+        out.timed_out.unwrap().ending,
+        Ending::Killed,
+        "the grandchild needed KILL"
+    );
+    assert!(
+        took >= Duration::from_millis(700),
+        "the grace was given: {took:?}"
+    );
+    g.assert_none_left();
+}
