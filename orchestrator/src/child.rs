@@ -241,7 +241,7 @@ impl Child {
             // The leader is reaped, so its group id stays pinned only while the group has
             // members; if it has none, there is nothing to kill (see the module doc).
             let mut nap = Duration::from_millis(1);
-            while sys::group_exists(self.pid).unwrap_or(false) {
+            while sys::group_has_live_members(self.pid) {
                 if st.settle_until.is_some_and(|t| Instant::now() < t) {
                     // Terminating: the rest of the group got the SIGTERM too; give it the
                     // grace period before SIGKILL.

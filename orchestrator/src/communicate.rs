@@ -664,7 +664,7 @@ impl<'u> Exchange<'u> {
         if term_at.is_some() && !killed {
             let limit = term_at.map(|t| t + grace);
             let mut nap = Duration::from_millis(1);
-            while sys::group_exists(self.unit.pgid).unwrap_or(false) {
+            while sys::group_has_live_members(self.unit.pgid) {
                 if limit.is_some_and(|l| Instant::now() >= l) {
                     self.unit.signal_group(Signal::Kill);
                     killed = true;
@@ -673,7 +673,7 @@ impl<'u> Exchange<'u> {
                 std::thread::sleep(nap);
                 nap = (nap * 2).min(Duration::from_millis(10));
             }
-        } else if sys::group_exists(self.unit.pgid).unwrap_or(false) {
+        } else if sys::group_has_live_members(self.unit.pgid) {
             leaked = true;
             self.unit.signal_group(Signal::Kill);
         }

@@ -333,6 +333,14 @@ pub fn group_exists(pgid: Pid) -> io::Result<bool> {
     }
 }
 
+/// True if group `pgid` has a live (non-zombie) member. Cheap when the group is empty (one
+/// `kill(-pgid, 0)`); otherwise confirmed with [`group_members`], because `kill` also counts
+/// zombies, and an orphaned zombie can stay in the group until init gets round to reaping it
+/// (seen here: over a second).
+pub fn group_has_live_members(pgid: Pid) -> bool {
+    group_exists(pgid).unwrap_or(false) && !group_members(pgid).is_empty()
+}
+
 /// Live (non-zombie) processes whose process group is `pgid`, from `/proc` (Linux). Costs a
 /// scan of `/proc`: use it for diagnostics after [`group_exists`] said yes, not in a loop.
 pub fn group_members(pgid: Pid) -> Vec<Pid> {
