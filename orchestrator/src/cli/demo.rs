@@ -49,7 +49,7 @@ pub const SEED_NUMBERS: [u64; 4] = [2139079, 1214759, 1516637, 1852285];
 
 /// The seed's `factorize(n)`: every i in 1..=n that divides n. O(n), on purpose.
 pub fn naive_divisors(n: u64) -> Vec<u64> {
-    (1..=n).filter(|i| n % i == 0).collect()
+    (1..=n).filter(|i| n.is_multiple_of(*i)).collect()
 }
 
 struct Out {
@@ -111,7 +111,8 @@ pub fn execute(args: Args) -> i32 {
     let start = Instant::now();
     let mut report = serde_json::Map::new();
     let mut ok = true;
-    let sections: [(&str, fn(&Out) -> Result<Value, String>); 5] = [
+    type Section = fn(&Out) -> Result<Value, String>;
+    let sections: [(&str, Section); 5] = [
         ("sleeps", sleeps),
         ("openssl", openssl),
         ("timeouts", timeouts),
