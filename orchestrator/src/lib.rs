@@ -7,4 +7,5 @@
 compile_error!("orchestrator supports Unix (Linux is the target) only");
 
 pub mod cli;
+pub mod launch;
 pub mod sys;
