@@ -7,7 +7,7 @@
 //! | launcher | what is spawned | arguments | environment |
 //! |---|---|---|---|
 //! | [`Launcher::Local`] | the argv itself | as they are | set on the local process |
-//! | [`Launcher::RemoteShell`] | `ssh ... HOST 'exec setpriv --pdeathsig KILL -- ARGV'` | each one shell-quoted ([`quote_arg`]) | `env K=V` in the remote command |
+//! | [`Launcher::RemoteShell`] | `ssh ... HOST 'exec setpriv --pdeathsig KILL -- <parent check> ARGV'` | each one shell-quoted ([`quote_arg`]) | `env K=V` in the remote command |
 //! | [`Launcher::Argv`] | `PREFIX... ARGV`, e.g. `srun -u -n1 --quiet ARGV` | as they are (srun execs argv) | `env K=V` after the prefix |
 //!
 //! Where the hosts come from: [`parse_sshlogins`] (`-S/--sshlogin`) and [`read_hosts_file`]
@@ -38,7 +38,9 @@
 //! let launcher = Launcher::for_login(&login, &ssh);
 //! let argv: Vec<OsString> = vec!["echo".into(), "it's".into()];
 //! let cmd = launcher.command_for(&argv, &[])?;
-//! assert_eq!(cmd.argv().last().unwrap(), r#"exec setpriv --pdeathsig KILL -- echo "it's""#);
+//! let remote = cmd.argv().last().unwrap().to_str().unwrap();
+//! assert!(remote.starts_with("exec setpriv --pdeathsig KILL -- sh -c "));
+//! assert!(remote.ends_with(r#" sh "$PPID" echo "it's""#));
 //! assert_eq!(launcher.host_label(), "root@10.77.0.11:2222");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

@@ -15,8 +15,8 @@
 //! cannot be in an argv at all and are an error. Control characters are quoted, not escaped;
 //! that is safe for `sh -c` (which is what sshd runs), not for pasting into a terminal.
 //!
-//! Limits: the remote login shell must be POSIX-like (sh, bash, dash, zsh, ksh; fish works too).
-//! csh and tcsh treat a newline inside quotes as an error, so arguments with newlines fail there.
+//! Limits: the remote login shell must be POSIX-like (sh, bash, dash, zsh, ksh): the launcher also
+//! relies on `$PPID`. csh and tcsh treat a newline inside quotes as an error.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;

@@ -5,7 +5,8 @@
 //! ```text
 //! ssh [--ssh words...] -T -e none -o BatchMode=yes -o ControlMaster=no -o ControlPath=none \
 //!     [-p PORT] [-l USER] -- HOST \
-//!     'exec [env K=V...] setpriv --pdeathsig KILL -- ARG0 ARG1 ...'   (each word shell-quoted)
+//!     'exec setpriv --pdeathsig KILL -- sh -c '\''[ "$PPID" = "$1" ] || exit 255; shift; exec "$@"'\'' \
+//!          sh "$PPID" [env K=V...] ARG0 ARG1 ...'        (each word shell-quoted, "$PPID" not)
 //! ```
 //!
 //! Why each piece (measured on this machine kind; see the project's CLUSTER notes):
@@ -15,6 +16,12 @@
 //! - `exec setpriv --pdeathsig KILL --`: killing the local ssh (timeout, `--halt`, Ctrl-C, our own
 //!   death) closes the connection, the connection's sshd process exits, and the kernel kills the
 //!   remote command. Without it the remote command keeps running, reparented to init.
+//! - The parent check closes a race: setpriv can only ask for the signal once it runs, and if the
+//!   connection's sshd is already gone by then (the local ssh was killed within the first
+//!   milliseconds) the signal never comes. So the login shell passes its parent's PID (the
+//!   sshd), and after `setpriv` a small `sh` checks that its parent is still that process,
+//!   exiting otherwise, before it execs the job. (The multi-host tests hit this race under load
+//!   before the check was added.) It costs one `sh` exec per launch.
 //! - No multiplexing (`ControlPath=none`): with a ControlMaster the connection's sshd outlives the
 //!   client, so the parent-death signal never fires. A multiplexed mode needs its own remote
 //!   watchdog and is not offered here. Options given in `--ssh` come first and, by ssh's
@@ -28,6 +35,9 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use super::quote::quote_join;
 use super::sshlogin::RemoteHost;
 use super::{LaunchError, check_env, check_program, env_pair};
+
+/// Run by `sh -c` after `setpriv`: `$1` is the PID the login shell saw as its parent.
+const PARENT_CHECK: &str = r#"[ "$PPID" = "$1" ] || exit 255; shift; exec "$@""#;
 
 /// Environment variable that sets the ssh command when `--ssh` is not given.
 pub const SSH_ENV_VAR: &str = "ORCHESTRATOR_SSH";
@@ -172,21 +182,33 @@ impl RemoteShell {
         env: &[(OsString, OsString)],
     ) -> Result<Vec<OsString>, LaunchError> {
         let program = argv.first().ok_or(LaunchError::EmptyArgv)?;
-        check_program(program, !env.is_empty() && !self.pdeathsig)?;
-        let mut remote: Vec<OsString> = Vec::with_capacity(argv.len() + env.len() + 5);
+        check_program(program, !env.is_empty())?;
+        let mut job: Vec<OsString> = Vec::with_capacity(argv.len() + env.len() + 1);
         if !env.is_empty() {
-            remote.push("env".into());
+            job.push("env".into());
             for (key, value) in env {
                 check_env(key)?;
-                remote.push(env_pair(key, value));
+                job.push(env_pair(key, value));
             }
         }
-        if self.pdeathsig {
-            remote.extend(["setpriv", "--pdeathsig", "KILL", "--"].map(OsString::from));
-        }
-        remote.extend(argv.iter().cloned());
+        job.extend(argv.iter().cloned());
         let mut line = b"exec ".to_vec();
-        line.extend(quote_join(&remote)?);
+        if self.pdeathsig {
+            let wrapper = [
+                "setpriv",
+                "--pdeathsig",
+                "KILL",
+                "--",
+                "sh",
+                "-c",
+                PARENT_CHECK,
+                "sh",
+            ];
+            line.extend(quote_join(&wrapper)?);
+            // Expanded by the login shell: the PID of the sshd process serving this connection.
+            line.extend_from_slice(br#" "$PPID" "#);
+        }
+        line.extend(quote_join(&job)?);
 
         let mut out: Vec<OsString> = self.ssh.words.clone();
         out.extend(

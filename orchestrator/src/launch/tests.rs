@@ -5,6 +5,9 @@ use super::*;
 use proptest::prelude::*;
 use std::os::unix::ffi::OsStrExt;
 
+/// What every remote command with the pdeathsig wrapper starts with.
+const WRAP: &str = r#"exec setpriv --pdeathsig KILL -- sh -c '[ "$PPID" = "$1" ] || exit 255; shift; exec "$@"' sh "$PPID" "#;
+
 fn os(words: &[&str]) -> Vec<OsString> {
     words.iter().map(OsString::from).collect()
 }
@@ -73,7 +76,7 @@ fn ssh_argv_has_safe_options_port_user_and_one_quoted_command() {
             "root",
             "--",
             "10.77.0.11",
-            "exec setpriv --pdeathsig KILL -- worker serve 'a b'",
+            &format!("{WRAP}worker serve 'a b'"),
         ]
     );
     assert!(cmd.local_env().is_empty());
@@ -93,10 +96,8 @@ fn ssh_without_user_or_port_leaves_them_to_ssh_config() {
 fn ssh_env_goes_into_the_remote_command() {
     let env = vec![(OsString::from("SECRET"), OsString::from("it's $x"))];
     let cmd = ssh_launcher("h1").command_for(&os(&["job"]), &env).unwrap();
-    assert_eq!(
-        remote_line(&cmd),
-        br#"exec env "SECRET=it's "'$x' setpriv --pdeathsig KILL -- job"#
-    );
+    let want = format!(r#"{WRAP}env "SECRET=it's "'$x' job"#);
+    assert_eq!(String::from_utf8(remote_line(&cmd)).unwrap(), want);
 }
 
 #[test]
@@ -143,6 +144,38 @@ fn remote_line_gives_back_the_argv_and_env_through_sh_and_bash() {
     let cmd = ssh_launcher("h").command_for(&argv, &env).unwrap();
     let out = run_line("sh", &remote_line(&cmd));
     assert_eq!(nul_split(&out.stdout), [value.as_bytes().to_vec()]);
+}
+
+#[test]
+fn parent_check_refuses_to_start_the_job_once_the_parent_is_gone() {
+    if !have("setpriv") {
+        eprintln!("setpriv not installed: skipping");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let canary = dir.path().join("ran");
+    let argv = vec![OsString::from("touch"), canary.clone().into_os_string()];
+    let line = remote_line(&ssh_launcher("h").command_for(&argv, &[]).unwrap());
+
+    // Run as the login shell would: the job runs.
+    let out = run_line("sh", &line);
+    assert!(out.status.success(), "{out:?}");
+    assert!(canary.exists(), "the job did not run with its parent alive");
+    std::fs::remove_file(&canary).unwrap();
+
+    // In a background subshell whose shell has exited, "$PPID" still names the shell's parent
+    // (POSIX keeps PPID in subshells) while the real parent is gone: just like a connection
+    // whose sshd died before setpriv ran. The job must not start.
+    let mut script = b"(sleep 0.2; ".to_vec();
+    script.extend_from_slice(&line);
+    script.extend_from_slice(b") >/dev/null 2>&1 & exit 0");
+    let out = run_line("sh", &script);
+    assert!(out.status.success());
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    assert!(
+        !canary.exists(),
+        "the job started although its parent was gone"
+    );
 }
 
 #[test]
@@ -250,8 +283,9 @@ fn bad_jobs_are_refused_with_reasons() {
         .command_for(&os(&["a=b"]), &env)
         .unwrap_err();
     assert!(err.to_string().contains("holds `=`"), "{err}");
-    // Behind setpriv, `=` in the program is harmless.
-    assert!(ssh.command_for(&os(&["a=b"]), &env).is_ok());
+    assert!(ssh.command_for(&os(&["a=b"]), &env).is_err());
+    // Without `env` in front, `=` in the program is harmless.
+    assert!(ssh.command_for(&os(&["a=b"]), &[]).is_ok());
 }
 
 #[test]
