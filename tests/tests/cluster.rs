@@ -261,28 +261,36 @@ fn ssh_binary_round_trip(cluster: &Cluster) {
     guard.assert_none_left();
 }
 
-/// Starts `ssh HOST <remote>` whose remote process carries the guard's mark, waits until the
-/// process is there, SIGKILLs the local ssh, and returns after reaping it.
-fn start_marked_then_kill_client(
+/// Spawns `launcher` (ssh or srun) whose remote process carries the guard's mark, waits until
+/// that process shows up in `host`, then SIGKILLs the local launcher and reaps it.
+fn kill_launcher_once_marked(
     cluster: &Cluster,
     guard: &LeakGuard,
     host: &NsHost,
-    remote: &str,
+    launcher: &mut Command,
 ) {
     let mut child = guard
-        .apply(&mut cluster.ssh(&host.ssh_target(), remote))
+        .apply(launcher)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .spawn()
-        .expect("ssh starts");
+        .unwrap_or_else(|e| panic!("cannot start {launcher:?}: {e}"));
     let found = cluster.wait_marked(host, guard.mark(), Duration::from_secs(15));
     assert!(
         !found.is_empty(),
-        "the remote sleep never appeared in {}",
+        "the marked process never appeared in {} ({launcher:?})",
         host.netns
     );
-    child.kill().expect("SIGKILL to the local ssh");
-    child.wait().expect("reap ssh");
+    child.kill().expect("SIGKILL to the local launcher");
+    child.wait().expect("reap the launcher");
+}
+
+/// Fails (naming the survivors, which are then killed) if anything marked is left in `host`
+/// 5 s from now.
+fn assert_none_marked(cluster: &Cluster, host: &NsHost, guard: &LeakGuard, what: &str) {
+    if let Err(left) = cluster.wait_none_marked(host, guard.mark(), Duration::from_secs(5)) {
+        panic!("{what}: {left:?}");
+    }
 }
 
 fn ssh_kill_with_pdeathsig(cluster: &Cluster) {
@@ -295,10 +303,18 @@ fn ssh_kill_with_pdeathsig(cluster: &Cluster) {
         testkit::MARK_VAR,
         guard.mark()
     );
-    start_marked_then_kill_client(cluster, &guard, host, &remote);
-    if let Err(left) = cluster.wait_none_marked(host, guard.mark(), Duration::from_secs(5)) {
-        panic!("remote process survived the killed ssh: {left:?}");
-    }
+    kill_launcher_once_marked(
+        cluster,
+        &guard,
+        host,
+        &mut cluster.ssh(&host.ssh_target(), &remote),
+    );
+    assert_none_marked(
+        cluster,
+        host,
+        &guard,
+        "remote process survived the killed ssh",
+    );
     guard.assert_none_left();
 }
 
@@ -308,7 +324,12 @@ fn ssh_kill_without_pdeathsig(cluster: &Cluster) {
     let mut guard = LeakGuard::new();
     let host = &cluster.hosts()[0];
     let remote = format!("exec env {}={} sleep 1000", testkit::MARK_VAR, guard.mark());
-    start_marked_then_kill_client(cluster, &guard, host, &remote);
+    kill_launcher_once_marked(
+        cluster,
+        &guard,
+        host,
+        &mut cluster.ssh(&host.ssh_target(), &remote),
+    );
     std::thread::sleep(Duration::from_millis(1500));
     let left = cluster.marked_in(host, guard.mark());
     assert_eq!(
@@ -358,23 +379,10 @@ fn srun_kill(cluster: &Cluster) {
     let mut guard = LeakGuard::new();
     let host = &cluster.hosts()[0];
     // srun propagates its environment, mark included, to the task.
-    let mut child = guard
-        .apply(srun_on(cluster, host).args(["sleep", "1000"]))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("srun starts");
-    let found = cluster.wait_marked(host, guard.mark(), Duration::from_secs(15));
-    assert!(
-        !found.is_empty(),
-        "the step never appeared on {}",
-        host.hostname
-    );
-    child.kill().expect("SIGKILL to srun");
-    child.wait().expect("reap srun");
-    if let Err(left) = cluster.wait_none_marked(host, guard.mark(), Duration::from_secs(5)) {
-        panic!("the step survived SIGKILL of srun: {left:?}");
-    }
+    let mut srun = srun_on(cluster, host);
+    srun.args(["sleep", "1000"]);
+    kill_launcher_once_marked(cluster, &guard, host, &mut srun);
+    assert_none_marked(cluster, host, &guard, "the step survived SIGKILL of srun");
     guard.assert_none_left();
 }
 
@@ -492,19 +500,13 @@ fn launcher_ssh_kill(cluster: &Cluster) {
     let cmd = launcher_for(cluster, &host.ssh_target())
         .command_for(&["sleep".into(), "1000".into()], &env)
         .expect("builds");
-    let mut child = guard
-        .apply(&mut cmd.to_command())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("ssh starts");
-    let found = cluster.wait_marked(host, guard.mark(), Duration::from_secs(15));
-    assert!(!found.is_empty(), "the remote sleep never appeared");
-    child.kill().expect("SIGKILL to ssh");
-    child.wait().expect("reap ssh");
-    if let Err(left) = cluster.wait_none_marked(host, guard.mark(), Duration::from_secs(5)) {
-        panic!("the launcher's remote process survived SIGKILL of ssh: {left:?}");
-    }
+    kill_launcher_once_marked(cluster, &guard, host, &mut cmd.to_command());
+    assert_none_marked(
+        cluster,
+        host,
+        &guard,
+        "the launcher's remote process survived SIGKILL of ssh",
+    );
     guard.assert_none_left();
 }
 

@@ -239,19 +239,10 @@ impl ArgvLauncher {
         argv: &[OsString],
         env: &[(OsString, OsString)],
     ) -> Result<Vec<OsString>, LaunchError> {
-        let program = argv.first().ok_or(LaunchError::EmptyArgv)?;
-        check_program(program, !env.is_empty())?;
         let mut out = self.prefix.clone();
         // The variables go through `env` rather than srun's environment propagation, so they
         // arrive whatever `--export` the prefix (or the site's defaults) chose.
-        if !env.is_empty() {
-            out.push("env".into());
-            for (key, value) in env {
-                check_env(key)?;
-                out.push(env_pair(key, value));
-            }
-        }
-        out.extend(argv.iter().cloned());
+        out.extend(with_env(argv, env)?);
         Ok(out)
     }
 }
@@ -368,11 +359,23 @@ fn check_program(program: &OsStr, after_env: bool) -> Result<(), LaunchError> {
     Ok(())
 }
 
-fn env_pair(key: &OsStr, value: &OsStr) -> OsString {
-    let mut pair = key.as_bytes().to_vec();
-    pair.push(b'=');
-    pair.extend_from_slice(value.as_bytes());
-    OsString::from_vec(pair)
+/// `argv`, preceded by `env K=V...` when `env` is not empty; checks the program and the names.
+fn with_env(argv: &[OsString], env: &[(OsString, OsString)]) -> Result<Vec<OsString>, LaunchError> {
+    let program = argv.first().ok_or(LaunchError::EmptyArgv)?;
+    check_program(program, !env.is_empty())?;
+    let mut out = Vec::with_capacity(argv.len() + env.len() + 1);
+    if !env.is_empty() {
+        out.push(OsString::from("env"));
+        for (key, value) in env {
+            check_env(key)?;
+            let mut pair = key.as_bytes().to_vec();
+            pair.push(b'=');
+            pair.extend_from_slice(value.as_bytes());
+            out.push(OsString::from_vec(pair));
+        }
+    }
+    out.extend(argv.iter().cloned());
+    Ok(out)
 }
 
 fn display_words(words: &[OsString]) -> String {

@@ -34,7 +34,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use super::quote::quote_join;
 use super::sshlogin::RemoteHost;
-use super::{LaunchError, check_env, check_program, env_pair};
+use super::{LaunchError, with_env};
 
 /// Run by `sh -c` after `setpriv`: `$1` is the PID the login shell saw as its parent.
 const PARENT_CHECK: &str = r#"[ "$PPID" = "$1" ] || exit 255; shift; exec "$@""#;
@@ -181,17 +181,7 @@ impl RemoteShell {
         argv: &[OsString],
         env: &[(OsString, OsString)],
     ) -> Result<Vec<OsString>, LaunchError> {
-        let program = argv.first().ok_or(LaunchError::EmptyArgv)?;
-        check_program(program, !env.is_empty())?;
-        let mut job: Vec<OsString> = Vec::with_capacity(argv.len() + env.len() + 1);
-        if !env.is_empty() {
-            job.push("env".into());
-            for (key, value) in env {
-                check_env(key)?;
-                job.push(env_pair(key, value));
-            }
-        }
-        job.extend(argv.iter().cloned());
+        let job = with_env(argv, env)?;
         let mut line = b"exec ".to_vec();
         if self.pdeathsig {
             let wrapper = [
