@@ -39,6 +39,7 @@ pub mod cli;
 pub mod command;
 pub mod communicate;
 pub mod error;
+pub mod launch;
 pub mod pipeline;
 pub mod pipes;
 pub mod signal;

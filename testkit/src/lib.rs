@@ -5,7 +5,11 @@
 //! * [`LeakGuard`] marks every process a test starts (through an environment variable that
 //!   descendants inherit) and, at the end of the test, fails it if any marked process is still
 //!   alive: the product promises that nothing outlives it.
+//! * [`cluster`] starts a multi-host test cluster on this one machine (ssh hosts in network
+//!   namespaces, Slurm) for the tests of launching beyond one machine.
 #![forbid(unsafe_code)]
+
+pub mod cluster;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
