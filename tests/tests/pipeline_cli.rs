@@ -123,8 +123,9 @@ fn a_term_ignoring_stage_is_killed_after_the_grace() {
     let mut g = LeakGuard::new();
     let out = run(orch(&g).args([
         "pipeline",
+        // Ample time for the shell to set its trap before the TERM.
         "--timeout",
-        "300ms",
+        "1s",
         "--kill-after",
         "200ms",
         "--random",

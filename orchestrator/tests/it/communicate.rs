@@ -117,14 +117,15 @@ fn timeout_on_a_term_ignoring_child_kills_after_the_grace() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
+    // The timeout leaves the shell ample time to set its trap first.
     let (out, took) = within(Duration::from_secs(10), || {
         c.communicate()
-            .timeout(Duration::from_millis(300))
+            .timeout(Duration::from_millis(800))
             .grace(Duration::from_millis(300))
             .run()
             .unwrap()
     });
-    assert!(took >= Duration::from_millis(600), "{took:?}");
+    assert!(took >= Duration::from_millis(1100), "{took:?}");
     assert_eq!(out.timed_out.unwrap().ending, Ending::Killed);
     assert_eq!(out.stdout, b"partial\n");
     assert_eq!(out.status.signal(), Some(9));
@@ -197,9 +198,10 @@ fn after_a_timeout_the_whole_group_gets_the_grace_then_kill() {
     .stdout(Stdio::piped())
     .spawn()
     .unwrap();
+    // The timeout leaves the grandchild ample time to set its trap first.
     let (out, took) = within(Duration::from_secs(10), || {
         c.communicate()
-            .timeout(Duration::from_millis(300))
+            .timeout(Duration::from_millis(1000))
             .grace(Duration::from_millis(400))
             .run()
             .unwrap()

@@ -92,12 +92,18 @@ fn one_deadline_for_the_whole_pipeline_reports_the_running_stage() {
 #[test]
 fn terminate_stops_every_stage() {
     let mut g = LeakGuard::new();
-    let p = Pipeline::new([
-        sh(&g, "trap '' TERM; exec sleep 1000"),
-        cmd(&g, "sleep", &["1000"]),
-    ])
-    .spawn()
-    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    let script = format!("trap '' TERM; touch '{}'; exec sleep 1000", ready.display());
+    let p = Pipeline::new([sh(&g, &script), cmd(&g, "sleep", &["1000"])])
+        .spawn()
+        .unwrap();
+    // Readiness handshake: TERM must arrive after the trap is set.
+    within(Duration::from_secs(10), || {
+        while !ready.exists() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
     let out = within(Duration::from_secs(10), || {
         p.terminate(Duration::from_millis(200)).unwrap()
     })
