@@ -1,0 +1,234 @@
+//! Integer factorization of every u128: pure functions, no I/O.
+//!
+//! The pipeline for `n`:
+//! 1. factors of 2 by shifting, then trial division by the primes below 4096 with
+//!    multiply-by-inverse tests ([`trial`]); a cofactor below `4096^2` is then prime;
+//! 2. each remaining cofactor is tested for primality (deterministic Miller-Rabin below
+//!    2^64, BPSW above: [`prime`]) and for being a perfect power;
+//! 3. a composite is split by the algorithm that suits its size — Pollard-Brent rho in
+//!    Montgomery arithmetic ([`rho`], [`mont64`], [`mont128`]) — and both parts go back to
+//!    step 2.
+//!
+//! Every result is complete, prime and ascending: a split is only accepted when it is a
+//! proper divisor, and every split method has fallbacks, so no input panics or loops forever.
+//! All divisors of a factored number, ascending and streamed: [`for_each_divisor`].
+
+// Helpers the ECM stage (next) uses are not all called yet.
+#[allow(dead_code)]
+mod arith;
+mod divisors;
+mod mont128;
+mod mont64;
+#[allow(dead_code)]
+mod monty;
+mod prime;
+mod rho;
+mod trial;
+
+pub use divisors::{divisor_count, for_each_divisor};
+
+use arith::perfect_power;
+use mont64::Mont64;
+use mont128::Mont128;
+use trial::{TRIAL_LIMIT, Trial};
+
+/// Prime factors of `n` in ascending order, with multiplicity (`12 -> [2, 2, 3]`).
+/// `0` and `1` have no prime factors (as in coreutils `factor`).
+///
+/// ```
+/// assert_eq!(worker::factor::factor(1_214_759), [7, 7, 13, 1907]);
+/// assert_eq!(worker::factor::factor(1), []);
+/// ```
+pub fn factor(n: u128) -> Vec<u128> {
+    let mut out = Vec::new();
+    factor_into(n, &mut out);
+    out
+}
+
+/// As [`factor`], into a caller-owned buffer (cleared first), so a hot loop allocates nothing
+/// once the buffer has grown (numbers below 2^64 never allocate inside the engine).
+pub fn factor_into(n: u128, out: &mut Vec<u128>) {
+    out.clear();
+    if n < 2 {
+        return;
+    }
+    let tz = n.trailing_zeros();
+    for _ in 0..tz {
+        out.push(2);
+    }
+    let n = n >> tz;
+    if n == 1 {
+        return;
+    }
+    if n <= u64::MAX as u128 {
+        if let Trial::Rest(m) = trial::trial_u64(n as u64, 1, out) {
+            factor_hard_u64(m, out);
+        }
+    } else if let Trial::Rest(m) = trial::trial_u128(n, out) {
+        factor_hard_u128(m, out);
+    }
+    if !out.is_sorted() {
+        out.sort_unstable();
+    }
+}
+
+/// Whether `n` is prime (deterministic below 2^64, BPSW above).
+pub fn is_prime(n: u128) -> bool {
+    prime::is_prime_u128(n)
+}
+
+/// Factors an odd `m >= TRIAL_LIMIT^2` with no prime factor below [`TRIAL_LIMIT`].
+fn factor_hard_u64(m: u64, out: &mut Vec<u128>) {
+    // At most 5 factors of at least 4096 fit in a u64, so the stack stays tiny.
+    let mut stack = [0u64; 8];
+    stack[0] = m;
+    let mut len = 1;
+    while len > 0 {
+        len -= 1;
+        let x = stack[len];
+        if prime::is_prime_u64_no_small(x) {
+            out.push(x as u128);
+            continue;
+        }
+        if let Some((r, k)) = perfect_power(x as u128, TRIAL_LIMIT as u128) {
+            // r has no small factors either; factor it once, repeat k times.
+            let start = out.len();
+            factor_hard_u64(r as u64, out);
+            let end = out.len();
+            for _ in 1..k {
+                out.extend_from_within(start..end);
+            }
+            continue;
+        }
+        let d = split_u64(x);
+        stack[len] = d;
+        stack[len + 1] = x / d;
+        len += 2;
+    }
+}
+
+/// A proper divisor of the odd composite `x` (not a perfect power, no factor below
+/// [`TRIAL_LIMIT`]).
+fn split_u64(x: u64) -> u64 {
+    let m = Mont64::new(x);
+    for c in 1..64u64 {
+        if let Some(d) = rho::brent(&m, c, 2 + c, 1 << 40) {
+            return d as u64;
+        }
+    }
+    split_by_division(x as u128) as u64
+}
+
+/// Last-resort split that always succeeds on a composite: odd trial division up to the square
+/// root. Only reached if every randomized method failed repeatedly (never observed).
+fn split_by_division(x: u128) -> u128 {
+    let r = arith::isqrt128(x);
+    let mut d = TRIAL_LIMIT as u128 | 1;
+    while d <= r {
+        if x.is_multiple_of(d) {
+            return d;
+        }
+        d += 2;
+    }
+    x
+}
+
+/// Factors an odd `m > TRIAL_LIMIT^2` with no prime factor below [`TRIAL_LIMIT`].
+fn factor_hard_u128(m: u128, out: &mut Vec<u128>) {
+    // At most 10 factors of at least 4096 fit in a u128.
+    let mut stack = [0u128; 16];
+    stack[0] = m;
+    let mut len = 1;
+    while len > 0 {
+        len -= 1;
+        let x = stack[len];
+        if x <= u64::MAX as u128 {
+            factor_hard_u64(x as u64, out);
+            continue;
+        }
+        if prime::is_prime_u128_no_small(x) {
+            out.push(x);
+            continue;
+        }
+        if let Some((r, k)) = perfect_power(x, TRIAL_LIMIT as u128) {
+            let start = out.len();
+            factor_hard_u128(r, out);
+            let end = out.len();
+            for _ in 1..k {
+                out.extend_from_within(start..end);
+            }
+            continue;
+        }
+        let d = split_u128(x);
+        stack[len] = d;
+        stack[len + 1] = x / d;
+        len += 2;
+    }
+}
+
+/// A proper divisor of the odd composite `x > 2^64` (not a perfect power, no small factor).
+fn split_u128(x: u128) -> u128 {
+    let m = Mont128::new(x);
+    let mut budget = 1u64 << 20;
+    loop {
+        for c in 1..16u64 {
+            if let Some(d) = rho::brent(&m, c, 3 + c, budget) {
+                return d;
+            }
+        }
+        budget = budget.saturating_mul(4);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(mut n: u128) -> Vec<u128> {
+        let mut v = Vec::new();
+        let mut d = 2;
+        while d * d <= n {
+            while n.is_multiple_of(d) {
+                v.push(d);
+                n /= d;
+            }
+            d += 1;
+        }
+        if n > 1 {
+            v.push(n);
+        }
+        v
+    }
+
+    #[test]
+    fn small_numbers_match_naive() {
+        for n in 0..20_000u128 {
+            assert_eq!(factor(n), naive(n), "n={n}");
+        }
+    }
+
+    #[test]
+    fn seeds() {
+        assert_eq!(factor(2139079), [101, 21179]);
+        assert_eq!(factor(1214759), [7, 7, 13, 1907]);
+        assert_eq!(factor(1516637), [19, 79823]);
+        assert_eq!(factor(1852285), [5, 271, 1367]);
+    }
+
+    #[test]
+    fn powers_and_edges() {
+        assert_eq!(factor(0), []);
+        assert_eq!(factor(1), []);
+        assert_eq!(factor(2), [2]);
+        assert_eq!(factor(1 << 64), [2; 64]);
+        assert_eq!(
+            factor(u128::MAX),
+            [3, 5, 17, 257, 641, 65537, 274177, 6700417, 67280421310721]
+        );
+        let p = 4099u128;
+        assert_eq!(factor(p.pow(10)), [p; 10]);
+        let q = 1_000_003u128;
+        assert_eq!(factor(q.pow(6)), [q; 6]);
+        assert_eq!(factor(q * q * 4099), [4099, q, q]);
+    }
+}
