@@ -21,28 +21,61 @@ const E19: u64 = 10_000_000_000_000_000_000;
 /// Longest decimal `u128` (2^128 - 1 has 39 digits).
 pub const U128_MAX_DIGITS: usize = 39;
 
-/// Writes the digits of `n` into the end of `tmp`; returns the index of the first digit.
+/// Number of decimal digits of `n` (1 for 0).
 #[inline]
-fn digits_u64(mut n: u64, tmp: &mut [u8; 20]) -> usize {
-    let mut i = tmp.len();
-    while n >= 100 {
+fn digit_count(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |l| l as usize + 1)
+}
+
+/// Fills `dst` with the last `dst.len()` digits of `n` (all of them when `dst` is
+/// [`digit_count`] long; leading zeros when it is longer).
+#[inline]
+fn write_digits(n: u64, dst: &mut [u8]) {
+    match u32::try_from(n) {
+        // 32-bit division by a constant is a shorter multiply-shift than 64-bit.
+        Ok(small) => write_digits_u32(small, dst),
+        Err(_) => write_digits_u64(n, dst),
+    }
+}
+
+#[inline]
+fn write_digits_u32(mut n: u32, dst: &mut [u8]) {
+    let mut i = dst.len();
+    while n >= 100 && i >= 2 {
         let pair = (n % 100) as usize * 2;
         n /= 100;
         i -= 2;
-        tmp[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+        dst[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
     }
-    if n >= 10 {
-        let pair = n as usize * 2;
-        i -= 2;
-        tmp[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
-    } else {
+    while i > 0 {
         i -= 1;
-        tmp[i] = b'0' + n as u8;
+        dst[i] = b'0' + (n % 10) as u8;
+        n /= 10;
     }
-    i
+}
+
+#[inline]
+fn write_digits_u64(mut n: u64, dst: &mut [u8]) {
+    let mut i = dst.len();
+    while n >= 100 && i >= 2 {
+        let pair = (n % 100) as usize * 2;
+        n /= 100;
+        i -= 2;
+        dst[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    while i > 0 {
+        i -= 1;
+        dst[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
 }
 
 /// Appends the decimal digits of `n`.
+///
+/// The digits are written straight into the buffer: 20 zero bytes are appended (a
+/// fixed-size store the compiler inlines), the digits overwrite the first ones, and the
+/// buffer is cut back. Building them in a stack array and copying would cost a `memcpy`
+/// call, or a store-forwarding stall when the copy is inlined.
 ///
 /// ```
 /// let mut out = Vec::new();
@@ -51,17 +84,19 @@ fn digits_u64(mut n: u64, tmp: &mut [u8; 20]) -> usize {
 /// ```
 #[inline]
 pub fn push_u64(out: &mut Vec<u8>, n: u64) {
-    let mut tmp = [0u8; 20];
-    let start = digits_u64(n, &mut tmp);
-    out.extend_from_slice(&tmp[start..]);
+    let len = digit_count(n);
+    let start = out.len();
+    out.extend_from_slice(&[0u8; 20]);
+    write_digits(n, &mut out[start..start + len]);
+    out.truncate(start + len);
 }
 
 /// Appends exactly 19 digits of `n < 10^19`, with leading zeros.
 fn push_u64_pad19(out: &mut Vec<u8>, n: u64) {
     debug_assert!(n < E19);
-    let mut tmp = [b'0'; 20];
-    digits_u64(n, &mut tmp);
-    out.extend_from_slice(&tmp[1..]);
+    let start = out.len();
+    out.extend_from_slice(&[0u8; 19]);
+    write_digits(n, &mut out[start..]);
 }
 
 /// Appends the decimal digits of `n`.
