@@ -10,6 +10,7 @@
 //!   [`Child::terminate`] (TERM → grace → KILL on the group).
 //! * [`Communicate`]: feed stdin and capture stdout/stderr at once under a deadline.
 //! * [`Pipeline`]: stages joined by kernel pipes, one group, one deadline, SIGPIPE-aware status.
+//! * [`pool::Pool`]: a crash-proof pool of persistent `worker serve` processes.
 //! * [`cli`]: the `orchestrator` command line, a thin shell over the above.
 //!
 //! ```
@@ -42,6 +43,7 @@ pub mod error;
 pub mod launch;
 pub mod pipeline;
 pub mod pipes;
+pub mod pool;
 pub mod signal;
 pub mod status;
 pub mod sys;
@@ -51,5 +53,6 @@ pub use command::{Command, Stdio};
 pub use communicate::{Cancel, Communicate, Outcome, TimedOut};
 pub use error::{Error, ExitError, SpawnError, SpawnErrorKind};
 pub use pipeline::{Pipeline, PipelineOutcome, PipelineSpawnError, RunningPipeline, StageOutcome};
+pub use pool::{Pool, PoolError};
 pub use status::ExitStatus;
 pub use sys::Signal;
