@@ -29,7 +29,9 @@ use serde::Serialize;
 
 use crate::child::{Child, Ending};
 use crate::error::{Error, ExitError};
+use crate::lifecycle::Lifecycle;
 use crate::pipes::{self, PipeReader, PipeWriter};
+use crate::sink::{Captured, IO_CHUNK, Sink};
 use crate::status::ExitStatus;
 use crate::sys::{self, Pid, Signal};
 
@@ -37,8 +39,6 @@ use crate::sys::{self, Pid, Signal};
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_millis(100);
 /// Default grace between SIGTERM and SIGKILL.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(2);
-
-const IO_CHUNK: usize = 1 << 20;
 
 /// A set of children sharing one process group, with our ends of their pipes: a single
 /// child, or the stages of a pipeline.
@@ -248,72 +248,6 @@ impl Communicate<Single> {
     }
 }
 
-/// One captured stream.
-#[derive(Debug, Default)]
-pub(crate) struct Captured {
-    pub(crate) data: Vec<u8>,
-    pub(crate) dropped: u64,
-}
-
-struct Sink {
-    reader: Option<PipeReader>,
-    cap: usize,
-    out: Captured,
-}
-
-impl Sink {
-    fn new(reader: Option<PipeReader>, cap: Option<usize>) -> Self {
-        if let Some(r) = &reader {
-            let _ = sys::set_nonblocking(r.as_fd(), true);
-        }
-        Self {
-            reader,
-            cap: cap.unwrap_or(usize::MAX),
-            out: Captured::default(),
-        }
-    }
-
-    /// Reads what is available now. Closes the reader at EOF.
-    fn service(&mut self, scratch: &mut Vec<u8>) -> io::Result<()> {
-        loop {
-            let Some(r) = &self.reader else {
-                return Ok(());
-            };
-            let room = self.cap.saturating_sub(self.out.data.len());
-            let res = if room > 0 {
-                if self.out.data.capacity() - self.out.data.len() < 64 * 1024 {
-                    // Grow geometrically, but never past the cap.
-                    let want = self.out.data.len().max(64 * 1024).min(room);
-                    self.out.data.reserve(want);
-                }
-                let max = (self.out.data.capacity() - self.out.data.len())
-                    .min(room)
-                    .min(IO_CHUNK);
-                sys::read_into_spare(r.as_fd(), &mut self.out.data, max)
-            } else {
-                scratch.clear();
-                let n = sys::read_into_spare(r.as_fd(), scratch, IO_CHUNK);
-                if let Ok(n) = n {
-                    self.out.dropped += n as u64;
-                }
-                n
-            };
-            match res {
-                Ok(0) => {
-                    self.reader = None;
-                    return Ok(());
-                }
-                Ok(_) => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) => {
-                    self.reader = None;
-                    return Err(e);
-                }
-            }
-        }
-    }
-}
-
 pub(crate) struct StageResult {
     pub(crate) program: String,
     pub(crate) pid: u32,
@@ -355,11 +289,11 @@ impl<'u> Exchange<'u> {
                 pipes::enlarge(w);
             }
         }
-        let stdout = Sink::new(unit.stdout.take(), cap);
+        let stdout = Sink::capture(unit.stdout.take(), cap);
         let stderrs = unit
             .stderrs
             .iter_mut()
-            .map(|e| Sink::new(e.take(), cap))
+            .map(|e| Sink::capture(e.take(), cap))
             .collect();
         let mut ex = Self {
             unit,
@@ -409,22 +343,22 @@ impl<'u> Exchange<'u> {
     }
 
     fn pipes_open(&self) -> bool {
-        self.stdout.reader.is_some() || self.stderrs.iter().any(|s| s.reader.is_some())
+        self.stdout.is_open() || self.stderrs.iter().any(Sink::is_open)
     }
 
     fn service_outputs(&mut self, ready: &[bool]) {
         // `ready` follows the order of `poll_set`: stdout, then stderrs.
         let mut i = 0;
-        if self.stdout.reader.is_some() {
+        if self.stdout.is_open() {
             if ready[i] {
-                let _ = self.stdout.service(&mut self.scratch);
+                let _ = self.stdout.service(&mut self.scratch, &mut |_| {});
             }
             i += 1;
         }
         for s in &mut self.stderrs {
-            if s.reader.is_some() {
+            if s.is_open() {
                 if ready[i] {
-                    let _ = s.service(&mut self.scratch);
+                    let _ = s.service(&mut self.scratch, &mut |_| {});
                 }
                 i += 1;
             }
@@ -433,9 +367,9 @@ impl<'u> Exchange<'u> {
 
     /// Reads whatever is already buffered in the pipes, without waiting.
     fn drain_now(&mut self) {
-        let _ = self.stdout.service(&mut self.scratch);
+        let _ = self.stdout.service(&mut self.scratch, &mut |_| {});
         for s in &mut self.stderrs {
-            let _ = s.service(&mut self.scratch);
+            let _ = s.service(&mut self.scratch, &mut |_| {});
         }
     }
 
@@ -456,88 +390,45 @@ impl<'u> Exchange<'u> {
         drain_timeout: Duration,
         timeout: Option<Duration>,
     ) -> Result<RawOutcome, Error> {
-        let mut term_at: Option<Instant> = None;
-        let mut killed = false;
+        let mut life = Lifecycle::new(deadline, grace, drain_timeout);
         let mut running_at_deadline: Vec<bool> = vec![false; self.unit.children.len()];
-        let mut exited_at: Option<Instant> = None;
-        let mut leaked = false;
         let mut backoff = Duration::from_millis(1);
         let has_pidfds = self.unit.children.iter().all(|c| c.pidfd().is_some());
 
         self.service_stdin();
-        loop {
+        let mut leaked = loop {
             let now = Instant::now();
-            if exited_at.is_none() && self.all_exited()? {
-                exited_at = Some(now);
+            if life.exited_at().is_none() && self.all_exited()? {
+                life.exited(now);
                 // The children are gone: nobody will read the rest of the input.
                 if self.stdin.is_some() {
                     self.input_unwritten = self.input_len() - self.input_pos;
                     self.stdin = None;
                 }
             }
-            // The deadline.
-            if let Some(d) = deadline
-                && term_at.is_none()
-                && exited_at.is_none()
-                && now >= d
-            {
+            let step = life.advance(now, self.pipes_open());
+            if step.deadline_hit {
                 for (i, c) in self.unit.children.iter().enumerate() {
                     running_at_deadline[i] = !c.peek_exited()?;
                 }
-                if grace.is_zero() {
-                    self.unit.signal_group(Signal::Kill);
-                    killed = true;
-                } else {
-                    self.unit.signal_group(Signal::Term);
-                    self.unit.signal_group(Signal::Cont);
-                }
-                term_at = Some(now);
             }
-            if let Some(t) = term_at
-                && !killed
-                && exited_at.is_none()
-                && now >= t + grace
-            {
-                self.unit.signal_group(Signal::Kill);
-                killed = true;
+            for sig in step.signals {
+                self.unit.signal_group(sig);
             }
-            // Done?
-            if let Some(e) = exited_at {
-                if !self.pipes_open() {
-                    break;
-                }
-                // Something outside our children still holds a pipe. After a timeout the
-                // rest of the group gets what is left of the grace; otherwise the drain window.
-                let limit = match term_at {
-                    Some(t) if !killed => (t + grace).max(e + drain_timeout),
-                    _ => e + drain_timeout,
-                };
-                if now >= limit {
-                    leaked = true;
-                    break;
-                }
+            if let Some(leaked) = step.finished {
+                break leaked;
             }
             // Sleep until something happens or the next time limit.
-            let wake = [
-                deadline.filter(|_| term_at.is_none() && exited_at.is_none()),
-                term_at
-                    .map(|t| t + grace)
-                    .filter(|_| !killed && exited_at.is_none()),
-                exited_at.map(|e| match term_at {
-                    Some(t) if !killed => (t + grace).max(e + drain_timeout),
-                    _ => e + drain_timeout,
-                }),
-            ]
-            .into_iter()
-            .flatten()
-            .min();
-            let mut wait = wake.map(|w| w.saturating_duration_since(now));
-            if !has_pidfds && exited_at.is_none() {
+            let mut wait = life.next_wake().map(|w| w.saturating_duration_since(now));
+            let running = life.exited_at().is_none();
+            if !has_pidfds && running {
                 wait = Some(wait.map_or(backoff, |w| w.min(backoff)));
                 backoff = (backoff * 2).min(Duration::from_millis(50));
             }
-            self.poll_once(wait, exited_at.is_none())?;
-        }
+            self.poll_once(wait, running)?;
+        };
+        let term_at = life.stopped().map(|(t, _)| t);
+        let mut killed = life.killed();
 
         // Settle the group. If pipes are still held, something in (or escaped from) the group
         // holds them: kill the group while our unreaped leader still pins its id.
@@ -554,8 +445,10 @@ impl<'u> Exchange<'u> {
         }
         // All our children are reaped. A group that still has members was left behind; if
         // we are in a grace period, give them the rest of it first.
-        if term_at.is_some() && !killed {
-            let limit = term_at.map(|t| t + grace);
+        if let Some(t) = term_at
+            && !killed
+        {
+            let limit = Some(t + grace);
             let mut nap = Duration::from_millis(1);
             while sys::group_exists(self.unit.pgid).unwrap_or(false) {
                 if limit.is_some_and(|l| Instant::now() >= l) {
@@ -572,7 +465,7 @@ impl<'u> Exchange<'u> {
         }
         self.drain_now();
         // Close whatever is still open: an escaped process may hold it, we no longer wait.
-        self.stdout.reader = None;
+        self.stdout.close();
 
         let timed_out = term_at.map(|t| TimedOut {
             after: timeout.unwrap_or_else(|| t.saturating_duration_since(start)),
@@ -583,7 +476,7 @@ impl<'u> Exchange<'u> {
             },
             stop_took: Instant::now().saturating_duration_since(t),
         });
-        let stdout = std::mem::take(&mut self.stdout.out);
+        let stdout = self.stdout.take_captured();
         let results = self
             .unit
             .children
@@ -592,8 +485,8 @@ impl<'u> Exchange<'u> {
             .zip(self.stderrs.iter_mut())
             .zip(running_at_deadline)
             .map(|(((c, status), sink), running)| {
-                sink.reader = None;
-                let err = std::mem::take(&mut sink.out);
+                sink.close();
+                let err = sink.take_captured();
                 StageResult {
                     program: c.program().to_string(),
                     pid: c.pid(),
@@ -623,12 +516,12 @@ impl<'u> Exchange<'u> {
             fds.push(sys::PollFd::writable(w.as_fd()));
         }
         let mut n_outputs = 0;
-        if let Some(r) = &self.stdout.reader {
+        if let Some(r) = self.stdout.reader() {
             fds.push(sys::PollFd::readable(r.as_fd()));
             n_outputs += 1;
         }
         for s in &self.stderrs {
-            if let Some(r) = &s.reader {
+            if let Some(r) = s.reader() {
                 fds.push(sys::PollFd::readable(r.as_fd()));
                 n_outputs += 1;
             }

@@ -38,9 +38,11 @@ pub mod cli;
 pub mod command;
 pub mod communicate;
 pub mod error;
+pub(crate) mod lifecycle;
 pub mod pipeline;
 pub mod pipes;
 pub mod signal;
+pub(crate) mod sink;
 pub mod status;
 pub mod sys;
 
