@@ -230,7 +230,10 @@ impl Child {
             // The leader is reaped, so its group id stays pinned only while the group has
             // members; if it has none, there is nothing to kill (see the module doc).
             if sys::group_exists(self.pid).unwrap_or(false) {
-                st.leaked = true;
+                // A zombie stays in the group until its parent (often init, after the leader
+                // died) reaps it; only live members are a leak. The /proc scan runs only on
+                // this rare path.
+                st.leaked = !sys::group_members(self.pid).is_empty();
                 let _ = sys::killpg(self.pid, Signal::Kill);
             }
         }

@@ -44,6 +44,7 @@ pub mod pipes;
 pub mod signal;
 pub(crate) mod sink;
 pub mod status;
+pub mod supervisor;
 pub mod sys;
 
 pub use child::{Child, Ending, Termination};
