@@ -40,10 +40,13 @@ pub mod command;
 pub mod communicate;
 pub mod error;
 pub mod launch;
+pub(crate) mod lifecycle;
 pub mod pipeline;
 pub mod pipes;
 pub mod signal;
+pub(crate) mod sink;
 pub mod status;
+pub mod supervisor;
 pub mod sys;
 
 pub use child::{Child, Ending, Termination};

@@ -5,3 +5,4 @@ mod helpers;
 mod child;
 mod communicate;
 mod pipeline;
+mod supervisor;
