@@ -29,7 +29,9 @@ use serde::Serialize;
 
 use crate::child::{Child, Ending};
 use crate::error::{Error, ExitError};
+use crate::lifecycle::{Lifecycle, StopCause};
 use crate::pipes::{self, PipeReader, PipeWriter};
+use crate::sink::{Captured, IO_CHUNK, Sink};
 use crate::status::ExitStatus;
 use crate::sys::{self, Pid, Signal};
 
@@ -37,8 +39,6 @@ use crate::sys::{self, Pid, Signal};
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_millis(100);
 /// Default grace between SIGTERM and SIGKILL.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(2);
-
-const IO_CHUNK: usize = 1 << 20;
 
 /// A set of children sharing one process group, with our ends of their pipes: a single
 /// child, or the stages of a pipeline.
@@ -56,6 +56,7 @@ pub(crate) struct Unit {
 impl Unit {
     pub(crate) fn single(mut child: Child) -> Self {
         let (stdin, stdout, stderr) = child.take_pipes();
+        // The unit, not the child's reap, settles the group (grace included).
         child.group_managed_elsewhere();
         let pgid = child.pgid() as Pid;
         Self {
@@ -234,13 +235,6 @@ impl<K> Communicate<K> {
         }
     }
 
-    /// Stop early when `token` is triggered (see [`Cancel`]); the outcome then says
-    /// `cancelled`.
-    pub fn cancel_on(mut self, token: &Cancel) -> Self {
-        self.cancel = Some(token.clone());
-        self
-    }
-
     /// Bytes to write to the child's stdin (which must be piped); stdin is closed after them.
     /// If the child exits or closes stdin first, the rest is dropped and counted in
     /// [`Outcome::input_unwritten`]. Without input, a piped stdin is closed at once.
@@ -277,6 +271,13 @@ impl<K> Communicate<K> {
     /// A different limit for stderr (default: the [`Communicate::capture_limit`]).
     pub fn stderr_capture_limit(mut self, bytes: usize) -> Self {
         self.stderr_limit = Some(bytes);
+        self
+    }
+
+    /// Stop early when `token` is triggered (see [`Cancel`]); the outcome then says
+    /// `cancelled`.
+    pub fn cancel_on(mut self, token: &Cancel) -> Self {
+        self.cancel = Some(token.clone());
         self
     }
 
@@ -334,72 +335,6 @@ impl Communicate<Single> {
     }
 }
 
-/// One captured stream.
-#[derive(Debug, Default)]
-pub(crate) struct Captured {
-    pub(crate) data: Vec<u8>,
-    pub(crate) dropped: u64,
-}
-
-struct Sink {
-    reader: Option<PipeReader>,
-    cap: usize,
-    out: Captured,
-}
-
-impl Sink {
-    fn new(reader: Option<PipeReader>, cap: Option<usize>) -> Self {
-        if let Some(r) = &reader {
-            let _ = sys::set_nonblocking(r.as_fd(), true);
-        }
-        Self {
-            reader,
-            cap: cap.unwrap_or(usize::MAX),
-            out: Captured::default(),
-        }
-    }
-
-    /// Reads what is available now. Closes the reader at EOF.
-    fn service(&mut self, scratch: &mut Vec<u8>) -> io::Result<()> {
-        loop {
-            let Some(r) = &self.reader else {
-                return Ok(());
-            };
-            let room = self.cap.saturating_sub(self.out.data.len());
-            let res = if room > 0 {
-                if self.out.data.capacity() - self.out.data.len() < 64 * 1024 {
-                    // Grow geometrically, but never past the cap.
-                    let want = self.out.data.len().max(64 * 1024).min(room);
-                    self.out.data.reserve(want);
-                }
-                let max = (self.out.data.capacity() - self.out.data.len())
-                    .min(room)
-                    .min(IO_CHUNK);
-                sys::read_into_spare(r.as_fd(), &mut self.out.data, max)
-            } else {
-                scratch.clear();
-                let n = sys::read_into_spare(r.as_fd(), scratch, IO_CHUNK);
-                if let Ok(n) = n {
-                    self.out.dropped += n as u64;
-                }
-                n
-            };
-            match res {
-                Ok(0) => {
-                    self.reader = None;
-                    return Ok(());
-                }
-                Ok(_) => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) => {
-                    self.reader = None;
-                    return Err(e);
-                }
-            }
-        }
-    }
-}
-
 pub(crate) struct StageResult {
     pub(crate) program: String,
     pub(crate) pid: u32,
@@ -443,20 +378,19 @@ impl<'u> Exchange<'u> {
                 pipes::enlarge(w);
             }
         }
-        let stdout = Sink::new(unit.stdout.take(), caps.0);
-        if let (Some(r), true) = (
-            &stdout.reader,
-            input
+        let stdout = Sink::capture(unit.stdout.take(), caps.0);
+        if let Some(r) = stdout.reader()
+            && input
                 .as_ref()
-                .is_some_and(|i| (**i).as_ref().len() > 64 * 1024),
-        ) {
+                .is_some_and(|i| (**i).as_ref().len() > 64 * 1024)
+        {
             // Bulk in usually means bulk out: fewer, larger transfers.
             pipes::enlarge(r);
         }
         let stderrs = unit
             .stderrs
             .iter_mut()
-            .map(|e| Sink::new(e.take(), caps.1))
+            .map(|e| Sink::capture(e.take(), caps.1))
             .collect();
         let mut ex = Self {
             unit,
@@ -507,22 +441,22 @@ impl<'u> Exchange<'u> {
     }
 
     fn pipes_open(&self) -> bool {
-        self.stdout.reader.is_some() || self.stderrs.iter().any(|s| s.reader.is_some())
+        self.stdout.is_open() || self.stderrs.iter().any(Sink::is_open)
     }
 
     fn service_outputs(&mut self, ready: &[bool]) {
         // `ready` follows the order of `poll_set`: stdout, then stderrs.
         let mut i = 0;
-        if self.stdout.reader.is_some() {
+        if self.stdout.is_open() {
             if ready[i] {
-                let _ = self.stdout.service(&mut self.scratch);
+                let _ = self.stdout.service(&mut self.scratch, &mut |_| {});
             }
             i += 1;
         }
         for s in &mut self.stderrs {
-            if s.reader.is_some() {
+            if s.is_open() {
                 if ready[i] {
-                    let _ = s.service(&mut self.scratch);
+                    let _ = s.service(&mut self.scratch, &mut |_| {});
                 }
                 i += 1;
             }
@@ -531,9 +465,9 @@ impl<'u> Exchange<'u> {
 
     /// Reads whatever is already buffered in the pipes, without waiting.
     fn drain_now(&mut self) {
-        let _ = self.stdout.service(&mut self.scratch);
+        let _ = self.stdout.service(&mut self.scratch, &mut |_| {});
         for s in &mut self.stderrs {
-            let _ = s.service(&mut self.scratch);
+            let _ = s.service(&mut self.scratch, &mut |_| {});
         }
     }
 
@@ -554,97 +488,64 @@ impl<'u> Exchange<'u> {
         drain_timeout: Duration,
         timeout: Option<Duration>,
     ) -> Result<RawOutcome, Error> {
-        let mut term_at: Option<Instant> = None;
-        let mut killed = false;
+        let mut life = Lifecycle::new(deadline, grace, drain_timeout);
         let mut running_at_deadline: Vec<bool> = vec![false; self.unit.children.len()];
-        let mut exited_at: Option<Instant> = None;
-        let mut leaked = false;
-        let mut cancelled = false;
         let mut backoff = Duration::from_millis(1);
         let has_pidfds = self.unit.children.iter().all(|c| c.pidfd().is_some());
 
+        let mut cancel_acted = 0u8;
         self.service_stdin();
-        loop {
+        let mut leaked = loop {
             let now = Instant::now();
-            if exited_at.is_none() && self.all_exited()? {
-                exited_at = Some(now);
+            let level = self.cancel.as_ref().map_or(0, Cancel::level);
+            if level > cancel_acted {
+                let signals = if level >= 2 {
+                    life.request_kill(now)
+                } else {
+                    life.request_stop(now, grace)
+                };
+                for (i, c) in self.unit.children.iter().enumerate() {
+                    running_at_deadline[i] |= !c.peek_exited()?;
+                }
+                for sig in signals {
+                    self.unit.signal_group(sig);
+                }
+                cancel_acted = level;
+            }
+            if life.exited_at().is_none() && self.all_exited()? {
+                life.exited(now);
                 // The children are gone: nobody will read the rest of the input.
                 if self.stdin.is_some() {
                     self.input_unwritten = self.input_len() - self.input_pos;
                     self.stdin = None;
                 }
             }
-            let cancel_level = self.cancel.as_ref().map_or(0, Cancel::level);
-            if cancel_level > 0 {
-                cancelled = true;
-            }
-            if cancel_level >= 2 && !killed && exited_at.is_none() {
-                self.unit.signal_group(Signal::Kill);
-                killed = true;
-                term_at.get_or_insert(now);
-            }
-            // The deadline (or a graceful cancel).
-            if term_at.is_none()
-                && exited_at.is_none()
-                && (cancel_level > 0 || deadline.is_some_and(|d| now >= d))
-            {
+            let step = life.advance(now, self.pipes_open());
+            if step.deadline_hit {
                 for (i, c) in self.unit.children.iter().enumerate() {
                     running_at_deadline[i] = !c.peek_exited()?;
                 }
-                if grace.is_zero() {
-                    self.unit.signal_group(Signal::Kill);
-                    killed = true;
-                } else {
-                    self.unit.signal_group(Signal::Term);
-                    self.unit.signal_group(Signal::Cont);
-                }
-                term_at = Some(now);
             }
-            if let Some(t) = term_at
-                && !killed
-                && exited_at.is_none()
-                && now >= t + grace
-            {
-                self.unit.signal_group(Signal::Kill);
-                killed = true;
+            for sig in step.signals {
+                self.unit.signal_group(sig);
             }
-            // Done?
-            if let Some(e) = exited_at {
-                if !self.pipes_open() {
-                    break;
-                }
-                // Something outside our children still holds a pipe. After a timeout the
-                // rest of the group gets what is left of the grace; otherwise the drain window.
-                let limit = match term_at {
-                    Some(t) if !killed => (t + grace).max(e + drain_timeout),
-                    _ => e + drain_timeout,
-                };
-                if now >= limit {
-                    leaked = true;
-                    break;
-                }
+            if let Some(leaked) = step.finished {
+                break leaked;
             }
             // Sleep until something happens or the next time limit.
-            let wake = [
-                deadline.filter(|_| term_at.is_none() && exited_at.is_none()),
-                term_at
-                    .map(|t| t + grace)
-                    .filter(|_| !killed && exited_at.is_none()),
-                exited_at.map(|e| match term_at {
-                    Some(t) if !killed => (t + grace).max(e + drain_timeout),
-                    _ => e + drain_timeout,
-                }),
-            ]
-            .into_iter()
-            .flatten()
-            .min();
-            let mut wait = wake.map(|w| w.saturating_duration_since(now));
-            if !has_pidfds && exited_at.is_none() {
+            let mut wait = life.next_wake().map(|w| w.saturating_duration_since(now));
+            let running = life.exited_at().is_none();
+            if !has_pidfds && running {
                 wait = Some(wait.map_or(backoff, |w| w.min(backoff)));
                 backoff = (backoff * 2).min(Duration::from_millis(50));
             }
-            self.poll_once(wait, exited_at.is_none(), cancel_level)?;
-        }
+            self.poll_once(wait, running, cancel_acted)?;
+        };
+        let term_at = life.stopped().map(|(t, _)| t);
+        let cancelled = life
+            .stopped()
+            .is_some_and(|(_, cause)| cause == StopCause::Request);
+        let mut killed = life.killed();
 
         // Settle the group. If pipes are still held, something in (or escaped from) the group
         // holds them: kill the group while our unreaped leader still pins its id.
@@ -661,8 +562,10 @@ impl<'u> Exchange<'u> {
         }
         // All our children are reaped. A group that still has members was left behind; if
         // we are in a grace period, give them the rest of it first.
-        if term_at.is_some() && !killed {
-            let limit = term_at.map(|t| t + grace);
+        if let Some(t) = term_at
+            && !killed
+        {
+            let limit = Some(t + grace);
             let mut nap = Duration::from_millis(1);
             while sys::group_has_live_members(self.unit.pgid) {
                 if limit.is_some_and(|l| Instant::now() >= l) {
@@ -679,7 +582,7 @@ impl<'u> Exchange<'u> {
         }
         self.drain_now();
         // Close whatever is still open: an escaped process may hold it, we no longer wait.
-        self.stdout.reader = None;
+        self.stdout.close();
 
         let timed_out = term_at.filter(|_| !cancelled).map(|t| TimedOut {
             after: timeout.unwrap_or_else(|| t.saturating_duration_since(start)),
@@ -690,7 +593,7 @@ impl<'u> Exchange<'u> {
             },
             stop_took: Instant::now().saturating_duration_since(t),
         });
-        let stdout = std::mem::take(&mut self.stdout.out);
+        let stdout = self.stdout.take_captured();
         let results = self
             .unit
             .children
@@ -699,8 +602,8 @@ impl<'u> Exchange<'u> {
             .zip(self.stderrs.iter_mut())
             .zip(running_at_deadline)
             .map(|(((c, status), sink), running)| {
-                sink.reader = None;
-                let err = std::mem::take(&mut sink.out);
+                sink.close();
+                let err = sink.take_captured();
                 StageResult {
                     program: c.program().to_string(),
                     pid: c.pid(),
@@ -736,12 +639,12 @@ impl<'u> Exchange<'u> {
             fds.push(sys::PollFd::writable(w.as_fd()));
         }
         let mut n_outputs = 0;
-        if let Some(r) = &self.stdout.reader {
+        if let Some(r) = self.stdout.reader() {
             fds.push(sys::PollFd::readable(r.as_fd()));
             n_outputs += 1;
         }
         for s in &self.stderrs {
-            if let Some(r) = &s.reader {
+            if let Some(r) = s.reader() {
                 fds.push(sys::PollFd::readable(r.as_fd()));
                 n_outputs += 1;
             }

@@ -41,11 +41,14 @@ pub mod command;
 pub mod communicate;
 pub mod error;
 pub mod launch;
+pub(crate) mod lifecycle;
 pub mod pipeline;
 pub mod pipes;
 pub mod pool;
 pub mod signal;
+pub(crate) mod sink;
 pub mod status;
+pub mod supervisor;
 pub mod sys;
 
 pub use child::{Child, Ending, Termination};

@@ -29,10 +29,14 @@ optional leading '+' and any number of leading zeros, as GNU coreutils `factor` 
 
 const AFTER_HELP: &str = "\
 Examples:
-  worker factor 12 2139079          12: 2 2 3 / 2139079: 101 21179
-  seq 1 100 | worker factor         numbers from standard input
-  worker divisors 12                12: 1 2 3 4 6 12
-  worker serve                      length-prefixed frames on stdin/stdout
+  $ worker factor 12 2139079
+  12: 2 2 3
+  2139079: 101 21179
+  $ seq 2 4 | worker divisors
+  2: 1 2
+  3: 1 3
+  4: 1 2 4
+  $ worker serve        (protocol frames on stdin/stdout: started by the orchestrator)
 
 Exit status: 0 ok, 1 bad input or failure, 2 bad command line,
 141 standard output closed early (as `factor` killed by SIGPIPE).";
@@ -106,8 +110,8 @@ Example (the orchestrator starts workers like this itself):
 /// The numbers of `factor` and `divisors`.
 #[derive(Debug, Args)]
 pub struct Numbers {
-    /// Decimal numbers, 0 to 2^128 - 1. Without any, they are read from standard input.
-    /// (A negative number such as -5 is taken as input and rejected, not as an option.)
+    /// Decimal numbers, 0 to 2^128 - 1; read from standard input when none are given.
+    // `allow_negative_numbers`: `-5` is input to reject with a message, not an unknown option.
     #[arg(value_name = "NUMBER", allow_negative_numbers = true)]
     pub numbers: Vec<OsString>,
 }

@@ -2,18 +2,11 @@
 //! error messages.
 //!
 //! The formatter is hand-written because it sits on the hot path of `worker factor`: every
-//! number and every factor passes through it. It writes two digits per step from a 200-byte
-//! table into a stack array and appends the digits with one copy; a `u128` above `u64::MAX`
-//! is split into 19-digit `u64` pieces, so the slow 128-bit division runs at most twice per
-//! number. (`itoa` does the same; we keep the ~60 lines to append straight into our buffer.)
-
-/// "00" "01" ... "99": two ASCII digits per entry.
-const PAIRS: &[u8; 200] = b"\
-0001020304050607080910111213141516171819\
-2021222324252627282930313233343536373839\
-4041424344454647484950515253545556575859\
-6061626364656667686970717273747576777879\
-8081828384858687888990919293949596979899";
+//! number and every factor passes through it. It converts 8 digits at a time inside one
+//! register and appends them with one 8-byte store (see [`push_u64`]); a `u128` above
+//! `u64::MAX` is split into 19-digit `u64` pieces, so the slow 128-bit division runs at most
+//! twice per number. (`itoa` is the well-known crate for this; it formats into its own
+//! buffer, which costs a copy per number here.)
 
 /// 10^19, the largest power of ten below 2^64.
 const E19: u64 = 10_000_000_000_000_000_000;
@@ -21,82 +14,75 @@ const E19: u64 = 10_000_000_000_000_000_000;
 /// Longest decimal `u128` (2^128 - 1 has 39 digits).
 pub const U128_MAX_DIGITS: usize = 39;
 
+/// 10^8 and 10^16: the formatter works in blocks of 8 digits.
+const E8: u64 = 100_000_000;
+const E16: u64 = E8 * E8;
+
 /// Number of decimal digits of `n` (1 for 0).
 #[inline]
 fn digit_count(n: u64) -> usize {
     n.checked_ilog10().map_or(1, |l| l as usize + 1)
 }
 
-/// Fills `dst` with the last `dst.len()` digits of `n` (all of them when `dst` is
-/// [`digit_count`] long; leading zeros when it is longer).
-#[inline]
-fn write_digits(n: u64, dst: &mut [u8]) {
-    match u32::try_from(n) {
-        // 32-bit division by a constant is a shorter multiply-shift than 64-bit.
-        Ok(small) => write_digits_u32(small, dst),
-        Err(_) => write_digits_u64(n, dst),
-    }
+/// The 8 ASCII digits of `n < 10^8` (leading zeros included), the first digit in the lowest
+/// byte, computed in one register ("SWAR"): split into two 4-digit lanes, each lane into two
+/// 2-digit lanes, each of those into two digits, with multiply-shift divisions that are exact
+/// for the lane ranges (x * 10486 >> 20 == x / 100 for x < 10^4, p * 103 >> 10 == p / 10 for
+/// p < 100; checked exhaustively in the tests). No lane overflows into the next.
+#[inline(always)]
+fn eight_digits(n: u32) -> u64 {
+    debug_assert!(u64::from(n) < E8);
+    let x = u64::from(n / 10_000) | (u64::from(n % 10_000) << 32);
+    let hundreds = ((x * 10486) >> 20) & 0x0000_007F_0000_007F;
+    let pairs = hundreds | ((x - hundreds * 100) << 16);
+    let tens = ((pairs * 103) >> 10) & 0x000F_000F_000F_000F;
+    let digits = tens | ((pairs - tens * 10) << 8);
+    digits + 0x3030_3030_3030_3030
 }
 
-#[inline]
-fn write_digits_u32(mut n: u32, dst: &mut [u8]) {
-    let mut i = dst.len();
-    while n >= 100 && i >= 2 {
-        let pair = (n % 100) as usize * 2;
-        n /= 100;
-        i -= 2;
-        dst[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
-    }
-    while i > 0 {
-        i -= 1;
-        dst[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-    }
-}
-
-#[inline]
-fn write_digits_u64(mut n: u64, dst: &mut [u8]) {
-    let mut i = dst.len();
-    while n >= 100 && i >= 2 {
-        let pair = (n % 100) as usize * 2;
-        n /= 100;
-        i -= 2;
-        dst[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
-    }
-    while i > 0 {
-        i -= 1;
-        dst[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-    }
+/// Appends the last `width` (1..=8) digits of `n < 10^8`, leading zeros included.
+///
+/// The 8 digits are appended as one 8-byte store from a register, then the buffer is cut
+/// back: no per-digit loop, no variable-length `memcpy`, and no store-forwarding stall (which
+/// building the digits in a stack array and copying them costs).
+#[inline(always)]
+fn push_block(out: &mut Vec<u8>, n: u64, width: usize) {
+    debug_assert!((1..=8).contains(&width));
+    // `n < 10^8` fits in a u32; the cast cannot truncate.
+    let word = eight_digits(n as u32) >> (8 * (8 - width));
+    let end = out.len() + width;
+    out.extend_from_slice(&word.to_le_bytes());
+    out.truncate(end);
 }
 
 /// Appends the decimal digits of `n`.
-///
-/// The digits are written straight into the buffer: 20 zero bytes are appended (a
-/// fixed-size store the compiler inlines), the digits overwrite the first ones, and the
-/// buffer is cut back. Building them in a stack array and copying would cost a `memcpy`
-/// call, or a store-forwarding stall when the copy is inlined.
 ///
 /// ```
 /// let mut out = Vec::new();
 /// worker::format::push_u64(&mut out, 2139079);
 /// assert_eq!(out, b"2139079");
 /// ```
-#[inline]
+#[inline(always)]
 pub fn push_u64(out: &mut Vec<u8>, n: u64) {
     let len = digit_count(n);
-    let start = out.len();
-    out.extend_from_slice(&[0u8; 20]);
-    write_digits(n, &mut out[start..start + len]);
-    out.truncate(start + len);
+    if len <= 8 {
+        push_block(out, n, len);
+    } else if len <= 16 {
+        push_block(out, n / E8, len - 8);
+        push_block(out, n % E8, 8);
+    } else {
+        push_block(out, n / E16, len - 16);
+        push_block(out, (n / E8) % E8, 8);
+        push_block(out, n % E8, 8);
+    }
 }
 
 /// Appends exactly 19 digits of `n < 10^19`, with leading zeros.
 fn push_u64_pad19(out: &mut Vec<u8>, n: u64) {
     debug_assert!(n < E19);
-    let start = out.len();
-    out.extend_from_slice(&[0u8; 19]);
-    write_digits(n, &mut out[start..]);
+    push_block(out, n / E16, 3);
+    push_block(out, (n / E8) % E8, 8);
+    push_block(out, n % E8, 8);
 }
 
 /// Appends the decimal digits of `n`.
@@ -214,6 +200,19 @@ mod tests {
             u128::MAX,
         ] {
             assert_eq!(fmt128(n), n.to_string());
+        }
+    }
+
+    #[test]
+    fn eight_digits_is_exact_for_every_lane_value() {
+        // The two 4-digit lanes are computed independently: every value of each lane, with
+        // a few values in the other, covers every case.
+        for a in 0..10_000u32 {
+            for b in [0, 1, 99, 100, 9999, a] {
+                for n in [a * 10_000 + b, b * 10_000 + a] {
+                    assert_eq!(eight_digits(n).to_le_bytes(), *format!("{n:08}").as_bytes());
+                }
+            }
         }
     }
 

@@ -50,7 +50,8 @@ fn numbers(mode: Mode, args: &[std::ffi::OsString]) -> i32 {
             return exit::FAILED;
         }
     };
-    let mut filter = Filter::new(mode, out, io::stderr(), worker::factor::factor_into);
+    let mut filter = Filter::new(mode, out, io::stderr(), worker::factor::factor_into)
+        .on_write_error(|e| std::process::exit(write_failed(e)));
     let ran = if args.is_empty() {
         filter.run_stream(io::stdin().lock())
     } else {
@@ -60,11 +61,23 @@ fn numbers(mode: Mode, args: &[std::ffi::OsString]) -> i32 {
     match ran.and_then(|()| filter.finish()) {
         Ok(summary) if summary.bad == 0 => exit::OK,
         Ok(_) => exit::FAILED,
-        Err(FilterError::Write(e)) if e.kind() == io::ErrorKind::BrokenPipe => exit::BROKEN_PIPE,
+        Err(FilterError::Write(e)) => write_failed(&e),
         Err(e) => {
             eprintln!("worker: {}", error_chain(&e));
             exit::FAILED
         }
+    }
+}
+
+/// Reports a failed write to standard output and returns the exit code: silence and
+/// [`exit::BROKEN_PIPE`] when the reader went away (as `factor | head` ends for coreutils),
+/// a message and [`exit::FAILED`] otherwise (e.g. a full disk).
+fn write_failed(e: &io::Error) -> i32 {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        exit::BROKEN_PIPE
+    } else {
+        eprintln!("worker: cannot write to standard output: {e}");
+        exit::FAILED
     }
 }
 

@@ -6,3 +6,4 @@ mod child;
 mod communicate;
 mod pipeline;
 mod pool;
+mod supervisor;
