@@ -26,7 +26,9 @@ use crate::sys;
 /// Largest chunk of text, unless one token alone is larger.
 pub(crate) const MAX_CHUNK_BYTES: usize = 256 * 1024;
 
-/// Longest token accepted; a longer one is reported without being sent to a worker.
+/// Longest token accepted: once the reader holds more than this of one token, it reports
+/// the token (its first bytes and its length) instead of sending it to a worker. (A token
+/// that ends within the same read, up to 128 KiB later, is still accepted.)
 pub const MAX_TOKEN_BYTES: usize = 4 << 20;
 
 /// How long the reader waits for more input before sending a part-filled chunk.
@@ -334,6 +336,9 @@ mod tests {
     fn chunks(rx: Receiver<Items>) -> Vec<(String, u32)> {
         rx.iter()
             .map(|i| match i {
+                Items::Text { bytes, count } if bytes.len() > 100 => {
+                    (format!("<{} bytes>", bytes.len()), count)
+                }
                 Items::Text { bytes, count } => (String::from_utf8(bytes).unwrap(), count),
                 Items::TooLong { len, .. } => (format!("<too long: {len}>"), 1),
                 Items::Numbers(_) => unreachable!(),
@@ -368,14 +373,15 @@ mod tests {
     fn a_token_too_long_to_hold_is_reported_not_kept() {
         let (f, rx) = feed(100);
         let mut text = b"5 ".to_vec();
-        text.extend(std::iter::repeat_n(b'7', MAX_TOKEN_BYTES + 10));
+        let long = MAX_TOKEN_BYTES + READ_SIZE + 10;
+        text.extend(std::iter::repeat_n(b'7', long));
         text.extend_from_slice(b"\n6\n");
         read_text(TextInput::Reader(Box::new(io::Cursor::new(text))), f).unwrap();
         assert_eq!(
             chunks(rx),
             [
                 ("5 ".into(), 1),
-                (format!("<too long: {}>", MAX_TOKEN_BYTES + 10), 1),
+                (format!("<too long: {long}>"), 1),
                 ("\n6\n".into(), 1)
             ]
         );

@@ -131,3 +131,61 @@ impl<L: Launch> Launch for Wrapped<L> {
         argv
     }
 }
+
+/// Workers started through the [`launch`](crate::launch) layer: slot `i` runs `worker serve`
+/// (the argv of `worker`) through `launchers[i % launchers.len()]` — locally, over ssh, or
+/// as a Slurm step. The frames travel through ssh's or srun's pipes unchanged.
+///
+/// ```
+/// use orchestrator::launch::Launcher;
+/// use orchestrator::pool::{Launch, LocalWorker, Launched};
+/// let w = Launched::new(vec![Launcher::Local, Launcher::slurm()], LocalWorker::new("worker"))?;
+/// assert_eq!(w.argv(0), ["worker", "serve"]);
+/// assert_eq!(w.argv(1), ["srun", "-u", "-n1", "--quiet", "worker", "serve"]);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Launched<L> {
+    launchers: Vec<crate::launch::Launcher>,
+    worker: L,
+}
+
+impl<L: Launch> Launched<L> {
+    /// `worker` through each of `launchers` in turn.
+    ///
+    /// # Errors
+    /// [`io::ErrorKind::InvalidInput`] when `launchers` is empty.
+    pub fn new(launchers: Vec<crate::launch::Launcher>, worker: L) -> io::Result<Self> {
+        if launchers.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no launcher for the workers",
+            ));
+        }
+        Ok(Self { launchers, worker })
+    }
+
+    fn launch_command(&self, slot: usize) -> io::Result<crate::launch::LaunchCommand> {
+        let launcher = &self.launchers[slot % self.launchers.len()];
+        launcher
+            .command_for(&self.worker.argv(slot), &[])
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+    }
+}
+
+impl<L: Launch> Launch for Launched<L> {
+    fn argv(&self, slot: usize) -> Vec<OsString> {
+        self.launch_command(slot)
+            .map(|c| c.argv().to_vec())
+            .unwrap_or_else(|_| self.worker.argv(slot))
+    }
+
+    fn command(&self, slot: usize) -> io::Result<Command> {
+        let lc = self.launch_command(slot)?;
+        let mut cmd = Command::from_argv(lc.argv())?;
+        for (k, v) in lc.local_env() {
+            cmd.env(k, v);
+        }
+        Ok(cmd)
+    }
+}

@@ -87,7 +87,7 @@ use dispatch::{Config, Control, Dispatcher, Emit, RunSpec, WAKER};
 
 pub use error::PoolError;
 pub use input::{MAX_TOKEN_BYTES, TextInput};
-pub use launch::{Launch, LocalWorker, Wrapped};
+pub use launch::{Launch, Launched, LocalWorker, Wrapped};
 pub use shared::{Mode, NumberError, TextFormat};
 pub use work::{NumberFailure, NumberResult, Segment};
 

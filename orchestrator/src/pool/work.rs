@@ -88,7 +88,13 @@ impl Piece {
         match &self.items {
             Items::Numbers(v) => v[k as usize].to_string().into_bytes(),
             Items::Text { bytes, .. } => {
-                let at = token_start(bytes, k, split);
+                let mut at = token_start(bytes, k, split);
+                if split == Split::Whitespace {
+                    // The delimiters before a token belong to the piece but not to it.
+                    while at < bytes.len() && is_delim(bytes[at]) {
+                        at += 1;
+                    }
+                }
                 let rest = &bytes[at..];
                 let end = match split {
                     Split::Whitespace => rest.iter().position(|&b| is_delim(b)),
