@@ -9,7 +9,9 @@ RSS is read from /proc/PID/status (VmHWM, a high-water mark) while it runs.
 
 Inputs are bench/gen_inputs.py's (small_3m, small_300k, small_10m, u96_semi).
 
-Usage: bench/pool_side_by_side.py DATA_DIR [REPS]   (binaries from target/release)
+Usage: bench/pool_side_by_side.py DATA_DIR [REPS [CASE...]]   (binaries from target/release)
+CASE: small, speedup, rss (default: all). U96_COUNT=N limits the speed-up case to the first N
+semiprimes (each takes ~0.8 s of CPU with the rho-only engine of 2026-12-01).
 """
 
 import os
@@ -88,10 +90,19 @@ def case(name, cmds, reps):
 def main():
     data = Path(sys.argv[1])
     reps = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    cases = sys.argv[3:] or ["small", "speedup", "rss"]
+    if "small" in cases:
+        small_case(data, reps)
+    if "speedup" in cases:
+        speedup_case(data, reps)
+    if "rss" in cases:
+        rss_case(data)
+
+
+def small_case(data, reps):
     ppe = ROOT / "bench/anchors/ppe_factor.py"
     if not ppe.exists():
         ppe = data.parent / "ppe_factor.py"
-
     small = data / "small_3m.txt"
     r = case(
         "3M small numbers (< 10^6), stdin to stdout",
@@ -112,9 +123,16 @@ def main():
     py_rate = py["python ppe_factor.py"][1] / py["python ppe_factor.py"][0]
     print(f"  => ours / coreutils = {ours_rate / cu_rate:.2f}x   ours / Python PPE = {ours_rate / py_rate:.1f}x")
 
+
+def speedup_case(data, reps):
     u96 = data / "u96_semi.txt"
+    count = int(os.environ.get("U96_COUNT", "400"))
+    if count < 400:
+        subset = Path(f"/tmp/u96_semi_{count}.txt")
+        subset.write_text("".join(open(u96).readlines()[:count]))
+        u96 = subset
     r = case(
-        "400 u96 semiprimes (48+48-bit), --procs 2 vs --procs 1",
+        f"{count} u96 semiprimes (48+48-bit), --procs 2 vs --procs 1",
         [
             ("orchestrator factor --procs 2", [str(ORCH), "factor", "--procs", "2"], u96),
             ("orchestrator factor --procs 1", [str(ORCH), "factor", "--procs", "1"], u96),
@@ -123,6 +141,8 @@ def main():
     )
     print(f"  => speed-up = {r['orchestrator factor --procs 1'][0] / r['orchestrator factor --procs 2'][0]:.2f}x")
 
+
+def rss_case(data):
     big = data / "small_10m.txt"
     case(
         "10M small numbers: peak RSS",

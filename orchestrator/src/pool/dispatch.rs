@@ -877,13 +877,25 @@ impl Dispatcher {
 
     /// The ready worker with room for another request and the least work in hand.
     fn pick_worker(&self) -> Option<usize> {
+        let room = self.requests_per_worker();
         self.slots
             .iter()
             .enumerate()
             .filter_map(|(i, s)| Some((i, s.conn.as_ref()?)))
-            .filter(|(_, c)| c.phase == Phase::Ready && c.in_flight.len() < self.cfg.in_flight)
+            .filter(|(_, c)| c.phase == Phase::Ready && c.in_flight.len() < room)
             .min_by_key(|(_, c)| (c.in_flight.len(), c.load))
             .map(|(i, _)| i)
+    }
+
+    /// Requests a worker may hold. A second one waiting in the pipe saves the round trip
+    /// between requests, which matters for fast inputs; when single inputs take longer than
+    /// [`SLOW_INPUT`] that saving is nothing, and a request queued behind a long one could
+    /// hold up the end of the run while another worker sits idle, so only one is held.
+    fn requests_per_worker(&self) -> usize {
+        match self.run.as_ref().and_then(|r| r.per_item) {
+            Some(per) if per > SLOW_INPUT.as_secs_f64() => 1,
+            _ => self.cfg.in_flight,
+        }
     }
 
     /// The next piece to hand out: retries first (they hold up the output), then new input
@@ -891,7 +903,8 @@ impl Dispatcher {
     fn next_piece(&mut self) -> Option<Piece> {
         loop {
             let run = self.run.as_mut()?;
-            if let Some((_, p)) = run.retry.pop_first() {
+            if let Some((_, mut p)) = run.retry.pop_first() {
+                recut(run, &mut p);
                 return Some(p);
             }
             if run.input_done || run.next_seq >= run.next_emit.0 + self.cfg.window {
@@ -931,6 +944,8 @@ impl Dispatcher {
                 });
                 continue;
             }
+            let mut piece = piece;
+            recut(run, &mut piece);
             return Some(piece);
         }
     }
@@ -1215,6 +1230,20 @@ impl Dispatcher {
                 _ => {}
             }
         }
+    }
+}
+
+/// Single inputs slower than this are "slow" (see `requests_per_worker`).
+const SLOW_INPUT: Duration = Duration::from_millis(10);
+
+/// Cuts `piece` down to the current target size if it is more than twice that (the inputs
+/// turned out slower than when the reader cut it), putting the rest back in the queue, so a
+/// chunk of slow numbers is spread over the workers instead of held by one.
+fn recut(run: &mut Run, piece: &mut Piece) {
+    let target = run.spec.target.load(Ordering::Relaxed).max(1);
+    if run.per_item.is_some() && piece.len() > 2 * target {
+        let rest = piece.split_off(target, run.spec.split);
+        run.retry.insert(rest.key(), rest);
     }
 }
 

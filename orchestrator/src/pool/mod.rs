@@ -94,8 +94,10 @@ pub use work::{NumberFailure, NumberResult, Segment};
 /// Chunks the reader may have queued ahead of the loop.
 pub const MAX_CHUNKS_QUEUED: usize = 4;
 
-/// Inputs in the first chunk of a run, before the speed is known.
-const INITIAL_TARGET: u32 = 16;
+/// Inputs in the first chunks of a run, before the speed is known: one, so that numbers that
+/// take seconds each are spread over the workers from the start (for fast numbers the target
+/// jumps to thousands after the first answer, a few hundred microseconds later).
+const INITIAL_TARGET: u32 = 1;
 
 /// What happened in the pool, for logging (see [`PoolBuilder::on_event`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
