@@ -472,3 +472,28 @@ fn help_explains_every_option_with_examples_and_exit_codes() {
         assert!(help.contains(needle), "--help lacks {needle:?}:\n{help}");
     }
 }
+
+#[test]
+fn a_sigkilled_orchestrator_leaves_no_worker_behind() {
+    let mut g = LeakGuard::new();
+    let mut child = orch_fake(&g, "slow-us=2000")
+        .args(["--procs", "2"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        let _ = stdin.write_all(&numbers_text(&(1..100_000).collect::<Vec<u128>>()));
+    });
+    let mut first = [0u8; 1];
+    child.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
+    assert_eq!(worker_pids(&g).len(), 2);
+    // No chance to clean up: the workers go because their parent-death signal fires.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    g.assert_none_left();
+    drop(child);
+    feeder.join().unwrap();
+}
