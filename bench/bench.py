@@ -600,9 +600,9 @@ def bench_factor_classes():
     rows, raw = [], {}
     B = "factor-classes"
     classes = [
-        ("a", "a_seed_1m.txt", "seed numbers x1M", 5, 8, ("ratio", 1.5)),
-        ("b", "b_rand_u64_50k.txt", "random u64 (50k)", 3, 15, ("ratio", 3.5)),
-        ("c", "c_semi_u64_3k.txt", "u64 semiprimes 32+32 (3k)", 3, 15, ("ratio", 5)),
+        ("a", "a_seed_1m.txt", "seed numbers x1M", 5, 6, ("ratio", 1.5)),
+        ("b", "b_rand_u64_50k.txt", "random u64 (50k)", 3, 12, ("ratio", 3.5)),
+        ("c", "c_semi_u64_3k.txt", "u64 semiprimes 32+32 (3k)", 3, 12, ("ratio", 5)),
     ]
     for cls, fname, what, reps, budget, goal in classes:
         path = DATA / fname
@@ -651,7 +651,7 @@ def bench_factor_classes():
         # 30 s for 100 or 50 numbers is 10-20x below the goal: no need to wait longer.
         ours = worker_factor(path, TMP / f"factor_{cls}.ours", timeout=30)
         ours.check = same_files(ours.stdout, ref, "PARI (coreutils format)")
-        res = measure([gp, ours], reps, budget=10)
+        res = measure([gp, ours], reps, budget=8)
         raw[cls] = res
         rows.append(
             compare(
