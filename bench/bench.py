@@ -3,7 +3,7 @@
 
 Run through bench/run (which installs the tools and generates the inputs first):
 
-    bench/run                    every benchmark (about 6-9 minutes on the 2-core machine)
+    bench/run                    every benchmark (6-10 minutes on the 2-core machine)
     bench/run NAME...            a subset, e.g. `bench/run factor-classes run-true`
     bench/run --list             the benchmarks, what they compare, and their goals
     bench/run --slow ...         also time coreutils `factor` on one number of classes d and e
@@ -11,9 +11,10 @@ Run through bench/run (which installs the tools and generates the inputs first):
 
 Method (docs/BENCHMARKS.md has the long form):
   * ours and the anchors run alternately, rep after rep (the starting command rotates each rep),
-    and every figure is a median over the reps; min-max is kept in the JSON;
+    and every figure is a median over the reps (every sample is kept in the JSON); a per-benchmark
+    time budget stops the reps early on a loaded machine (each command still runs once);
   * each run is one child process started by this driver, in its own session; wall time is taken
-    around spawn and wait4(), CPU and peak RSS come from wait4()'s rusage (what GNU time reports);
+    around spawn and wait4(), CPU from wait4()'s rusage, peak RSS from GNU time's %M (rss=True);
     rows run through `bash -c` have bash's own start-up (measured at the start) subtracted;
   * "other load" is the CPU the rest of the machine used while a run went on: busy time from
     /proc/stat minus our children's and this driver's rusage, as a share of all CPUs;
@@ -162,9 +163,11 @@ def run_once(cmd):
     done = threading.Event()
 
     def on_timeout():
+        # TERM to the group first, so an orchestrator can take its own children (in their own
+        # groups) down; KILL to the group if it is still there 3 s later.
         timed_out.set()
-        try:  # TERM first, so an orchestrator can take its own children down; then KILL the group
-            os.kill(p.pid, signal.SIGTERM)
+        try:
+            os.killpg(p.pid, signal.SIGTERM)
             if not done.wait(3):
                 os.killpg(p.pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -213,6 +216,11 @@ def run_once(cmd):
     if sampler:
         sampler.join()
     p.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4, not by Popen
+    if timed_out.is_set():
+        try:  # whatever of the timed-out group outlived its leader
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     for f in (fin, fout, ferr):
         if f is not subprocess.DEVNULL:
             f.close()
@@ -308,6 +316,14 @@ def rel(p):
         return str(p)
 
 
+def run_check(cmd):
+    """cmd's output check: None if it passed, else what is wrong (never raises)."""
+    try:
+        return cmd.check()
+    except Exception as e:  # a check that cannot run is reported, not fatal
+        return f"error (output check failed to run: {type(e).__name__}: {e})"
+
+
 def measure(cmds, reps, warmup=False, budget=40.0):
     """Runs every command `reps` times, alternating (the first command rotates each rep).
     Returns {label: Result}. A command whose first run fails is not run again. Stops early
@@ -334,7 +350,7 @@ def measure(cmds, reps, warmup=False, budget=40.0):
                 results[c.label].error = err
                 log(f"    {c.label}: {err}")
             elif c.check:
-                results[c.label].error = c.check()
+                results[c.label].error = run_check(c)
 
     def due(c):
         res = results[c.label]
@@ -361,7 +377,7 @@ def measure(cmds, reps, warmup=False, budget=40.0):
                 except (ValueError, IndexError) as e:
                     err = f"error (cannot read its output: {e}; stdout: {s.stdout.strip()[:60]!r})"
             if err is None and not res.samples and not warmup and c.check:
-                err = c.check()
+                err = run_check(c)
             if err:
                 res.error = err
                 log(f"    {c.label}: {err}")
