@@ -509,10 +509,10 @@ def compare(bench, case, ours, anchor, fmt, better, goal=None, value=None, ancho
         load_text(ours, anchor),
         n_text(ours, anchor),
         {
-            "ours": o_val,
-            "anchor": a_val,
+            "ours_value": o_val,
+            "anchor_value": a_val,
             "anchor_name": anchor.cmd.label if anchor else None,
-            "ratio": ratio,
+            "ratio_value": ratio,
         },
     )
 
@@ -528,7 +528,7 @@ def info(bench, case, res, fmt, value=None, note=""):
         txt,
         load=load_text(res),
         n=n_text(None, res),
-        data={"anchor": value(res) if res.ok else None, "anchor_name": res.cmd.label},
+        data={"anchor_value": value(res) if res.ok else None, "anchor_name": res.cmd.label},
     )
 
 
