@@ -192,17 +192,22 @@ fn products_of_known_primes() {
     for &p in &KNOWN_PRIMES {
         assert_eq!(factor(p), [p]);
     }
-    // Every pair whose smaller factor has 40 bits.
+    // Every pair whose smaller factor has at most 48 bits.
     for (i, &p) in KNOWN_PRIMES.iter().enumerate() {
         for &q in &KNOWN_PRIMES[i..] {
             let Some(n) = p.checked_mul(q) else { continue };
-            if p.min(q) >= 1 << 41 {
+            if p.min(q) >= 1 << 48 {
                 continue;
             }
             let mut want = vec![p, q];
             want.sort_unstable();
             assert_eq!(factor(n), want, "{p} * {q}");
         }
+    }
+    // Hard semiprimes: two large factors (60 to 64 bits).
+    for (p, q) in [(9, 10), (12, 15), (16, 19), (18, 20), (11, 19)] {
+        let (p, q) = (KNOWN_PRIMES[p], KNOWN_PRIMES[q]);
+        assert_eq!(factor(p * q), [p.min(q), p.max(q)], "{p} * {q}");
     }
     // Triples of 40-bit primes.
     for &p in &KNOWN_PRIMES[..3] {

@@ -75,6 +75,25 @@ pub(crate) fn inverse_mod(x: u128, n: u128) -> Result<u128, u128> {
     Ok(if steps.is_multiple_of(2) { t1 } else { n - t1 })
 }
 
+/// [`inverse_mod`] for u64 operands (hardware 64-bit division: several times faster).
+pub(crate) fn inverse_mod_u64(x: u64, n: u64) -> Result<u64, u64> {
+    let (mut r0, mut r1) = (n, x % n);
+    let (mut t0, mut t1) = (0u64, 1u64);
+    let mut steps = 0u32;
+    while r1 > 1 {
+        let q = r0 / r1;
+        let r2 = r0 - q * r1;
+        let t2 = t0 + q * t1;
+        (r0, r1) = (r1, r2);
+        (t0, t1) = (t1, t2);
+        steps += 1;
+    }
+    if r1 == 0 {
+        return Err(r0);
+    }
+    Ok(if steps.is_multiple_of(2) { t1 } else { n - t1 })
+}
+
 /// Floor of the square root of a u128.
 #[inline]
 pub(crate) fn isqrt128(n: u128) -> u128 {
@@ -231,6 +250,17 @@ mod tests {
             }
         }
         assert_eq!(inverse_mod(6, 15), Err(3));
+        for n in [3u64, 7, 101, 65537, (1 << 61) - 1, u64::MAX - 58] {
+            for x in [1u64, 2, 5, 97, n - 1] {
+                let i = inverse_mod_u64(x % n, n).unwrap();
+                assert_eq!(
+                    (i as u128 * x as u128 % n as u128) as u64,
+                    1 % n,
+                    "x={x} n={n}"
+                );
+            }
+        }
+        assert_eq!(inverse_mod_u64(6, 15), Err(3));
         assert_eq!(inverse_mod(0, 15), Err(15));
     }
 

@@ -5,21 +5,19 @@
 //!    multiply-by-inverse tests ([`trial`]); a cofactor below `4096^2` is then prime;
 //! 2. each remaining cofactor is tested for primality (deterministic Miller-Rabin below
 //!    2^64, BPSW above: [`prime`]) and for being a perfect power;
-//! 3. a composite is split by the algorithm that suits its size — Pollard-Brent rho in
-//!    Montgomery arithmetic ([`rho`], [`mont64`], [`mont128`]) — and both parts go back to
-//!    step 2.
+//! 3. a composite is split by the algorithm that suits its size — Pollard-Brent rho for
+//!    small ones ([`rho`]), the elliptic curve method above that ([`ecm`]), both in Montgomery
+//!    arithmetic ([`mont64`], [`mont128`]) — and both parts go back to step 2.
 //!
 //! Every result is complete, prime and ascending: a split is only accepted when it is a
 //! proper divisor, and every split method has fallbacks, so no input panics or loops forever.
 //! All divisors of a factored number, ascending and streamed: [`for_each_divisor`].
 
-// Helpers the ECM stage (next) uses are not all called yet.
-#[allow(dead_code)]
 mod arith;
 mod divisors;
+mod ecm;
 mod mont128;
 mod mont64;
-#[allow(dead_code)]
 mod monty;
 mod prime;
 mod rho;
@@ -86,7 +84,8 @@ fn factor_hard_u64(m: u64, out: &mut Vec<u128>) {
     while len > 0 {
         len -= 1;
         let x = stack[len];
-        if prime::is_prime_u64_no_small(x) {
+        // Below TRIAL_LIMIT^2, having no factor below TRIAL_LIMIT means prime.
+        if x < (TRIAL_LIMIT as u64).pow(2) || prime::is_prime_u64_no_small(x) {
             out.push(x as u128);
             continue;
         }
@@ -107,10 +106,47 @@ fn factor_hard_u64(m: u64, out: &mut Vec<u128>) {
     }
 }
 
+/// Below this many bits a u64 composite is split by rho; above, by ECM.
+const RHO_MAX_BITS_U64: u32 = 40;
+const SMALL_LEVELS: usize = 3;
+const SMALL_CURVES: u32 = 1;
+
+/// ECM level (index into [`ecm::LEVELS`]) to start at for a u64 composite of `bits` bits
+/// (balanced factors are the hard case: B1 follows the size of the smaller one).
+fn ecm_level_u64(bits: u32) -> usize {
+    match bits {
+        0..=44 => 1,
+        45..=48 => 2,
+        49..=52 => 3,
+        53..=58 => 4,
+        59..=62 => 5,
+        _ => 6,
+    }
+}
+
 /// A proper divisor of the odd composite `x` (not a perfect power, no factor below
 /// [`TRIAL_LIMIT`]).
 fn split_u64(x: u64) -> u64 {
     let m = Mont64::new(x);
+    let bits = 64 - x.leading_zeros();
+    if bits <= RHO_MAX_BITS_U64
+        && let Some(d) = rho::brent(&m, 1, 2, 1 << 22)
+    {
+        return d as u64;
+    }
+    let mut rng = arith::SplitMix::new(x);
+    // The factor sizes are unknown: a few cheap curves first catch the small ones.
+    let start = ecm_level_u64(bits);
+    for level in 0..start.min(SMALL_LEVELS) {
+        if let Some(d) = ecm::ecm(&m, ecm::plan(level), SMALL_CURVES, &mut rng) {
+            return d as u64;
+        }
+    }
+    for level in start..=ecm::LEVELS.len().min(9) {
+        if let Some(d) = ecm::ecm(&m, ecm::plan(level), 64, &mut rng) {
+            return d as u64;
+        }
+    }
     for c in 1..64u64 {
         if let Some(d) = rho::brent(&m, c, 2 + c, 1 << 40) {
             return d as u64;
@@ -169,14 +205,28 @@ fn factor_hard_u128(m: u128, out: &mut Vec<u128>) {
 /// A proper divisor of the odd composite `x > 2^64` (not a perfect power, no small factor).
 fn split_u128(x: u128) -> u128 {
     let m = Mont128::new(x);
-    let mut budget = 1u64 << 20;
+    // Rho finds factors up to ~2^26 faster than ECM set up for them.
+    if let Some(d) = rho::brent(&m, 1, 3, 1 << 14) {
+        return d;
+    }
+    let mut rng = arith::SplitMix::new(x as u64 ^ (x >> 64) as u64);
+    // Escalating ECM: (level, curves). Measured on 120-128-bit semiprimes, B1 = 6000 with
+    // B2 = 50 B1 is the fastest single level for 60-64-bit factors.
+    const SCHEDULE: [(usize, u32); 3] = [(6, 2), (8, 8), (12, 400)];
+    for &(level, curves) in &SCHEDULE {
+        if let Some(d) = ecm::ecm(&m, ecm::plan(level), curves, &mut rng) {
+            return d;
+        }
+    }
     loop {
-        for c in 1..16u64 {
-            if let Some(d) = rho::brent(&m, c, 3 + c, budget) {
+        if let Some(d) = ecm::ecm(&m, ecm::plan(ecm::LEVELS.len() - 1), 100, &mut rng) {
+            return d;
+        }
+        for c in 2..6 {
+            if let Some(d) = rho::brent(&m, c, 5 + c, 1 << 26) {
                 return d;
             }
         }
-        budget = budget.saturating_mul(4);
     }
 }
 

@@ -82,7 +82,7 @@ impl Monty for Mont128 {
     fn residue(&self, x: u128) -> u128 {
         self.mul(x % self.n, self.r2)
     }
-    #[inline(always)]
+    #[cfg(test)]
     fn value(&self, a: u128) -> u128 {
         self.redc(a, 0)
     }

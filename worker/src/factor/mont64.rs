@@ -1,6 +1,6 @@
 //! Montgomery arithmetic modulo an odd u64 (`R = 2^64`), REDC with the positive inverse.
 
-use super::arith::{gcd64, inverse_mod};
+use super::arith::{gcd64, inverse_mod_u64};
 use super::monty::Monty;
 
 /// `n^-1 mod 2^64` for odd `n` (Newton iteration; 5 correct bits to start, doubling each step).
@@ -111,7 +111,7 @@ impl Monty for Mont64 {
     fn residue(&self, x: u128) -> u64 {
         self.mulm((x % self.n as u128) as u64, self.r2)
     }
-    #[inline(always)]
+    #[cfg(test)]
     fn value(&self, a: u64) -> u128 {
         self.redc(a as u128) as u128
     }
@@ -146,8 +146,8 @@ impl Monty for Mont64 {
     }
     fn inv(&self, a: u64) -> Result<u64, u128> {
         let plain = self.redc(a as u128);
-        let i = inverse_mod(plain as u128, self.n as u128)?;
-        Ok(self.mulm(i as u64, self.r2))
+        let i = inverse_mod_u64(plain, self.n).map_err(|g| g as u128)?;
+        Ok(self.mulm(i, self.r2))
     }
 }
 
