@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
@@ -70,7 +70,15 @@ pub(crate) struct RunSpec {
     /// Inputs per chunk the reader should aim for (the loop adapts it).
     pub target: Arc<AtomicU32>,
     pub stop: Arc<AtomicBool>,
+    /// Bytes of finished output not yet handled by the caller (reorder buffer and channel):
+    /// added here when a piece is finished, taken off by the caller once it has handled it.
+    pub held_bytes: Arc<AtomicUsize>,
 }
+
+/// No new input is taken while this much finished output waits to be handled: the window of
+/// chunks bounds memory for ordinary output, this bounds it when single outputs are large
+/// (divisors mode).
+pub(crate) const HELD_BYTES_BUDGET: usize = 32 << 20;
 
 /// What the loop sends to the caller of a run, in input order.
 #[derive(Debug)]
@@ -835,6 +843,9 @@ impl Dispatcher {
 
     fn finish(&mut self, done: Done) {
         let Some(run) = &mut self.run else { return };
+        run.spec
+            .held_bytes
+            .fetch_add(done.bytes(), Ordering::Relaxed);
         run.reorder.insert(done.key, done);
     }
 
@@ -907,7 +918,10 @@ impl Dispatcher {
                 recut(run, &mut p);
                 return Some(p);
             }
-            if run.input_done || run.next_seq >= run.next_emit.0 + self.cfg.window {
+            if run.input_done
+                || run.next_seq >= run.next_emit.0 + self.cfg.window
+                || run.spec.held_bytes.load(Ordering::Relaxed) > HELD_BYTES_BUDGET
+            {
                 return None;
             }
             let items = match run.spec.input.try_recv() {

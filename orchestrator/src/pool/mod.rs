@@ -75,7 +75,7 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -624,10 +624,12 @@ impl Pool {
         shape: work::Shape,
         split: Split,
         divisor_cap: Option<u64>,
-    ) -> Result<(input::Feed, Receiver<Emit>), PoolError> {
+    ) -> Result<(input::Feed, Receiving), PoolError> {
         let (in_tx, in_rx) = crossbeam_channel::bounded(MAX_CHUNKS_QUEUED);
         let (out_tx, out_rx) = crossbeam_channel::bounded(self.window);
         let target = Arc::new(AtomicU32::new(INITIAL_TARGET));
+        // Per run: what a stopped run leaves unhandled is dropped with it.
+        let held = Arc::new(AtomicUsize::new(0));
         self.control(Control::Run(Box::new(RunSpec {
             mode,
             shape,
@@ -637,22 +639,24 @@ impl Pool {
             output: out_tx,
             target: target.clone(),
             stop: Arc::new(AtomicBool::new(false)),
+            held_bytes: held.clone(),
         })))?;
         let feed = input::Feed {
             tx: in_tx,
             waker: self.waker.clone(),
             target,
         };
-        Ok((feed, out_rx))
+        Ok((feed, Receiving { rx: out_rx, held }))
     }
 
     /// Receives a run's pieces in order until its end; `handle(piece, idle)` gets each
     /// (`idle`: nothing else is waiting right now); its errors stop the run.
     fn receive(
         &self,
-        rx: &Receiver<Emit>,
+        receiving: &Receiving,
         mut handle: impl FnMut(work::Done, bool) -> io::Result<()>,
     ) -> Result<RunSummary, PoolError> {
+        let rx = &receiving.rx;
         let mut failed: Option<io::Error> = None;
         loop {
             let Ok(emit) = rx.recv() else {
@@ -660,14 +664,16 @@ impl Pool {
             };
             match emit {
                 Emit::Piece(done) => {
-                    // Room in the channel: the loop may have results waiting for it.
-                    let _ = self.waker.wake();
+                    let bytes = done.bytes();
                     if failed.is_none()
                         && let Err(e) = handle(done, rx.is_empty())
                     {
                         failed = Some(e);
                         self.stop_run();
                     }
+                    receiving.held.fetch_sub(bytes, Ordering::Relaxed);
+                    // Room in the channel and in the budget: the loop may be waiting for it.
+                    let _ = self.waker.wake();
                 }
                 Emit::End(result) => {
                     return match failed {
@@ -682,6 +688,12 @@ impl Pool {
     fn stop_run(&self) {
         let _ = self.control(Control::StopRun);
     }
+}
+
+/// The caller's end of a run: results in order, and the count of bytes held for it.
+struct Receiving {
+    rx: Receiver<Emit>,
+    held: Arc<AtomicUsize>,
 }
 
 impl Drop for Pool {

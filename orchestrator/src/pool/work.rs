@@ -218,6 +218,23 @@ pub(crate) struct Done {
 }
 
 impl Done {
+    /// Bytes of output it holds (for the memory budget).
+    pub(crate) fn bytes(&self) -> usize {
+        match &self.output {
+            Output::Text(segs) => segs
+                .iter()
+                .map(|s| match s {
+                    Segment::Out(v) => v.len(),
+                    Segment::Message(m) => m.len(),
+                })
+                .sum(),
+            Output::Numbers(results) => results
+                .iter()
+                .map(|r| r.as_ref().map_or(64, |v| 16 * v.len()))
+                .sum(),
+        }
+    }
+
     /// The key of the piece that follows this one in the output.
     pub(crate) fn next_key(&self) -> Key {
         let end = self.key.1 + self.len;
