@@ -488,7 +488,12 @@ fn a_sigkilled_orchestrator_leaves_no_worker_behind() {
         let _ = stdin.write_all(&numbers_text(&(1..100_000).collect::<Vec<u128>>()));
     });
     let mut first = [0u8; 1];
-    child.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut first)
+        .unwrap();
     assert_eq!(worker_pids(&g).len(), 2);
     // No chance to clean up: the workers go because their parent-death signal fires.
     child.kill().unwrap();

@@ -27,8 +27,10 @@
 //! dry and a faster worker simply comes back for more — and files the answers in a
 //! **reorder buffer**; the **caller's thread** receives them in input order. The loop takes
 //! a new chunk only while it is less than a window of chunks ahead of the oldest one not yet
-//! delivered, so the reorder buffer and everything else stays bounded whatever the input
-//! size (a slow consumer of the output holds the whole chain back: backpressure).
+//! delivered, and none while more than 32 MiB of finished output waits for the caller (which
+//! bounds memory when single outputs are large, as in divisors mode), so the reorder buffer
+//! and everything else stays bounded whatever the input size (a slow consumer of the output
+//! holds the whole chain back: backpressure).
 //!
 //! # When a worker crashes
 //! A worker that exits, is killed (SIGKILL, panic, abort), closes its output, or sends
