@@ -281,11 +281,16 @@ fn progress_bar(input: &TextInput) -> ProgressBar {
         _ => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10)),
     };
     let style = match input {
-        TextInput::Args(_) => "{bar:30} {pos}/{len} numbers  {per_sec}  {elapsed}",
-        _ => "{spinner} {pos} numbers  {per_sec}  {elapsed}",
+        TextInput::Args(_) => "{bar:30} {human_pos}/{human_len} numbers  {rate}  {elapsed}",
+        _ => "{spinner} {human_pos} numbers  {rate}  {elapsed}",
     };
     if let Ok(s) = ProgressStyle::with_template(style) {
-        bar.set_style(s);
+        bar.set_style(s.with_key(
+            "rate",
+            |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0}/s", state.per_sec());
+            },
+        ));
     }
     bar
 }
