@@ -72,9 +72,11 @@ pub struct Args {
     #[arg(long, value_name = "D", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
 
-    /// One JSON object per input and line: {"n":12,"factors":[2,2,3]}, or
-    /// {"input":"abc","error":"..."} for an input that is not a number.
-    #[arg(long)]
+    /// One JSON object per input and line (see the help text).
+    #[arg(
+        long,
+        help = r#"One JSON object per input and line: {"n":12,"factors":[2,2,3]}, or {"input":"abc","error":"..."} for an input that is not a number"#
+    )]
     pub json: bool,
 
     /// Read the numbers from FILE (`-`: standard input, the default).
