@@ -63,23 +63,25 @@ pub struct Args {
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub procs: Option<u32>,
 
-    /// What to print for each number: its prime factors, or all its divisors.
+    /// What to print for each number: `primes` (its prime factors, as `factor`) or
+    /// `divisors` (all its divisors, ascending). Example: --mode divisors
     #[arg(long, value_name = "MODE", default_value = "primes", value_parser = parse_mode)]
     pub mode: Mode,
 
-    /// Give up on a number that takes longer than this (e.g. 500ms, 2s, 1m): its worker is
-    /// killed and replaced, and the number is reported as timed out.
+    /// Give up on a number that takes longer than this: its worker is killed and replaced,
+    /// and the number is reported as timed out. Example: --timeout 2s (also 500ms, 1m)
     #[arg(long, value_name = "D", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
 
     /// One JSON object per input and line (see the help text).
     #[arg(
         long,
-        help = r#"One JSON object per input and line: {"n":12,"factors":[2,2,3]}, or {"input":"abc","error":"..."} for an input that is not a number"#
+        help = r#"One JSON object per input and line: {"n":12,"factors":[2,2,3]} (or "divisors"), or {"input":"abc","error":"..."} for an input that is not a number; numbers are JSON numbers (u128: parse them with a big-integer-aware reader)"#
     )]
     pub json: bool,
 
-    /// Read the numbers from FILE (`-`: standard input, the default).
+    /// Read the numbers from FILE (`-`: standard input, the default). Example: --input
+    /// numbers.txt
     #[arg(
         short = 'i',
         long = "input",
@@ -89,22 +91,24 @@ pub struct Args {
     pub input: Option<PathBuf>,
 
     /// The worker program (default: `worker` in this program's directory). It is run as
-    /// `PATH serve`.
+    /// `PATH serve`. Example: --worker target/release/worker
     #[arg(long, value_name = "PATH")]
     pub worker: Option<PathBuf>,
 
     /// Times a worker may die on one number before that number is reported as failed.
+    /// Example: --max-attempts 5
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_attempts: u32,
 
     /// In divisors mode, refuse (with a message) a number with more divisors than this:
-    /// a u128 can have 3 * 10^8 of them. Every u64 has at most 184320.
+    /// a u128 can have 3 * 10^8 of them. Every u64 has at most 184320. Example:
+    /// --max-divisors 10000000
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     pub max_divisors: u64,
 
     /// Numbers to factor, each taken whole (as `factor` takes its arguments). Without any,
     /// they are read from --input or standard input. (`-5` is taken as a number and
-    /// rejected, not as an option.)
+    /// rejected, not as an option.) Example: 12 2139079
     #[arg(value_name = "NUMBER", allow_negative_numbers = true)]
     pub numbers: Vec<OsString>,
 }
