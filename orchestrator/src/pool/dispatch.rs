@@ -1248,7 +1248,7 @@ impl Dispatcher {
 }
 
 /// Single inputs slower than this are "slow" (see `requests_per_worker`).
-const SLOW_INPUT: Duration = Duration::from_millis(10);
+const SLOW_INPUT: Duration = Duration::from_millis(1);
 
 /// Cuts `piece` down to the current target size if it is more than twice that (the inputs
 /// turned out slower than when the reader cut it), putting the rest back in the queue, so a

@@ -415,3 +415,32 @@ fn stopping_a_run_delivers_what_is_done_and_stops_the_busy_workers() {
     drop(pool);
     g.assert_none_left();
 }
+
+#[test]
+fn workers_that_die_on_everything_fail_the_run_instead_of_respawning_forever() {
+    let mut g = LeakGuard::new();
+    let mut pool = Pool::builder()
+        .procs(2)
+        .launcher(fake(&g, "crash-on=any"))
+        .start()
+        .unwrap();
+    let (result, _) = within(Duration::from_secs(60), || {
+        pool.factor(&(1..1000).collect::<Vec<u128>>())
+    });
+    let err = result.unwrap_err();
+    assert!(matches!(err, PoolError::WorkersKeepDying { .. }), "{err}");
+    let msg = err.to_string();
+    // 20 + 4 per worker in a row are tolerated (enough to corner a number that kills
+    // workers by halving a chunk of 32768); two deaths may land in the same loop turn.
+    let PoolError::WorkersKeepDying { deaths, .. } = err else {
+        unreachable!()
+    };
+    assert!((29..=30).contains(&deaths), "{msg}");
+    assert!(
+        msg.contains("in a row died without any work being finished"),
+        "{msg}"
+    );
+    assert!(msg.contains("killed by SIGABRT"), "{msg}");
+    drop(pool);
+    g.assert_none_left();
+}

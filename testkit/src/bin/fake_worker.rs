@@ -8,7 +8,8 @@
 //! * `hello=version`: says hello with the next protocol version (and exits 1, as the real
 //!   worker does on a mismatch).
 //! * `hello=silent`: never says hello (waits for its input to end).
-//! * `crash-on=N`: aborts (SIGABRT) when it reaches the number N.
+//! * `crash-on=N`: aborts (SIGABRT) when it reaches the number N (`crash-on=any`: any
+//!   number, a broken worker build).
 //! * `exit-on=N`: exits 3 when it reaches N, mid-request, without finishing it.
 //! * `hang-on=N`: sleeps forever when it reaches N.
 //! * `garbage-on=N`: writes a stray text line on stdout when it reaches N, then goes on.
@@ -37,6 +38,9 @@ use shared::{
     TextBatch, TextError, TextFormat,
 };
 
+/// Stands for "any number" in a misbehaviour.
+const ANY: u128 = u128::MAX;
+
 #[derive(Default)]
 struct Behaviour {
     hello: Option<String>,
@@ -55,7 +59,13 @@ fn behaviour() -> Behaviour {
     let mut once_dir = None;
     for item in spec.split(',').filter(|s| !s.is_empty()) {
         let (k, v) = item.split_once('=').unwrap_or((item, ""));
-        let num = || v.parse::<u128>().ok();
+        let num = || {
+            if v == "any" {
+                Some(ANY)
+            } else {
+                v.parse::<u128>().ok()
+            }
+        };
         match k {
             "hello" => b.hello = Some(v.to_string()),
             "crash-on" => b.crash_on = num(),
@@ -176,7 +186,7 @@ fn clock(out: Out, state: Arc<State>, epoch: Instant) {
 impl Server {
     /// True if misbehaviour `name` on `n` is due (claiming it, with `once`).
     fn due(&self, name: &str, on: Option<u128>, n: u128) -> bool {
-        if on != Some(n) {
+        if on != Some(n) && on != Some(ANY) {
             return false;
         }
         match &self.b.once {
