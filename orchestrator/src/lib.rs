@@ -41,6 +41,8 @@ pub mod error;
 pub(crate) mod lifecycle;
 pub mod pipeline;
 pub mod pipes;
+pub mod report;
+pub mod run;
 pub mod signal;
 pub(crate) mod sink;
 pub mod status;

@@ -434,6 +434,26 @@ pub fn getpid() -> Pid {
     unsafe { libc::getpid() }
 }
 
+/// The soft `RLIMIT_NOFILE`: how many fds this process may have open.
+pub fn nofile_limit() -> io::Result<u64> {
+    // SAFETY: rlimit is plain data; zero is valid.
+    let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: `lim` is a valid, writable rlimit.
+    check_err(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) })?;
+    Ok(lim.rlim_cur as u64)
+}
+
+/// Number of fds this process has open now (from `/proc/self/fd`, Linux).
+pub fn open_fd_count() -> Option<usize> {
+    // The directory handle itself is one of the entries.
+    Some(
+        std::fs::read_dir("/proc/self/fd")
+            .ok()?
+            .count()
+            .saturating_sub(1),
+    )
+}
+
 /// Number of threads of this process (from `/proc/self/status`), for tests and reports.
 pub fn thread_count() -> Option<usize> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
