@@ -38,6 +38,7 @@ pub mod cli;
 pub mod command;
 pub mod communicate;
 pub mod error;
+pub mod guardian;
 pub(crate) mod lifecycle;
 pub mod pipeline;
 pub mod pipes;

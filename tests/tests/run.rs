@@ -124,7 +124,8 @@ fn kill(sig: &str, pid: u32) {
     assert!(ok, "kill {sig} {pid}");
 }
 
-/// Waits until `n` marked processes other than the orchestrator are alive.
+/// Waits until `n` marked processes other than the orchestrator are alive (its guardian
+/// process counts).
 fn wait_for_children(g: &LeakGuard, orch_pid: u32, n: usize) {
     let t0 = Instant::now();
     loop {
@@ -752,7 +753,7 @@ fn first_sigint_terms_every_group_and_exits_130() {
     c.process_group(0); // a background job of a non-interactive shell would ignore SIGINT
     let r = start(c, None);
     let pid = r.pid();
-    wait_for_children(&g, pid, 8); // 4 shells + 4 sleeps
+    wait_for_children(&g, pid, 1 + 8); // the guardian, 4 shells, 4 sleeps
     kill("-INT", pid);
     let r = r.finish(Duration::from_secs(20));
     assert_eq!(r.code, Some(130), "{r:?}");
@@ -782,7 +783,7 @@ fn second_sigint_kills_at_once_and_sigterm_exits_143() {
     c.process_group(0);
     let r = start(c, None);
     let pid = r.pid();
-    wait_for_children(&g, pid, 2);
+    wait_for_children(&g, pid, 1 + 2);
     kill("-INT", pid);
     std::thread::sleep(Duration::from_millis(300));
     kill("-INT", pid);
@@ -795,7 +796,7 @@ fn second_sigint_kills_at_once_and_sigterm_exits_143() {
     c.process_group(0);
     let r = start(c, None);
     let pid = r.pid();
-    wait_for_children(&g, pid, 2);
+    wait_for_children(&g, pid, 1 + 2);
     kill("-TERM", pid);
     let r = r.finish(Duration::from_secs(20));
     assert_eq!(r.code, Some(143), "{r:?}");
@@ -804,17 +805,57 @@ fn second_sigint_kills_at_once_and_sigterm_exits_143() {
 }
 
 #[test]
-fn sigkill_of_the_orchestrator_takes_its_children_down() {
+fn sigkill_of_the_orchestrator_takes_its_children_and_grandchildren_down() {
     let mut g = LeakGuard::new();
-    let mut c = orch(&g, &["-j", "3", "--count", "3", "--", "sleep", "1000"]);
+    // Each job is a shell with a background and a foreground grandchild.
+    let mut c = orch(
+        &g,
+        &[
+            "-j",
+            "3",
+            "--count",
+            "3",
+            "--",
+            "sh",
+            "-c",
+            "sleep 1000 & sleep 1000",
+        ],
+    );
+    c.process_group(0);
+    let r = start(c, None);
+    let pid = r.pid();
+    wait_for_children(&g, pid, 1 + 3 * 3); // the guardian, 3 shells, 6 sleeps
+    kill("-KILL", pid);
+    let r = r.finish(Duration::from_secs(20));
+    assert_eq!(r.code, None, "killed by a signal");
+    // The guardian sees the orchestrator's end of its pipe close and kills every group.
+    g.assert_none_left_within(Duration::from_secs(5));
+}
+
+#[test]
+fn with_pdeathsig_alone_the_kernel_kills_the_direct_children() {
+    let mut g = LeakGuard::new();
+    let mut c = orch(
+        &g,
+        &[
+            "--no-guardian",
+            "--pdeathsig",
+            "-j",
+            "3",
+            "--count",
+            "3",
+            "--",
+            "sleep",
+            "1000",
+        ],
+    );
     c.process_group(0);
     let r = start(c, None);
     let pid = r.pid();
     wait_for_children(&g, pid, 3);
     kill("-KILL", pid);
     let r = r.finish(Duration::from_secs(20));
-    assert_eq!(r.code, None, "killed by a signal");
-    // PR_SET_PDEATHSIG: the kernel kills each job when the orchestrator dies.
+    assert_eq!(r.code, None);
     g.assert_none_left_within(Duration::from_secs(5));
 }
 
@@ -865,7 +906,7 @@ fn a_thousand_children_on_few_threads_and_little_memory() {
     c.process_group(0);
     let r = start(c, None);
     let pid = r.pid();
-    wait_for_children(&g, pid, 1000);
+    wait_for_children(&g, pid, 1 + 1000);
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let field = |name: &str| -> u64 {
         status

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{exit, parse_duration};
+use crate::guardian::Guardian;
 use crate::report::output::{Mode, OutputOptions};
 use crate::report::progress::Progress;
 use crate::report::{JobStatus, NotStarted, Summary};
@@ -40,10 +41,10 @@ OUTPUT
 CTRL-C AND DYING CLEANLY
   Every job runs in its own process group. The first SIGINT/SIGTERM/SIGHUP stops starting
   jobs and sends SIGTERM to every running job's group (SIGKILL after --kill-after); a second
-  one sends SIGKILL at once. The summary still prints. If the orchestrator itself is killed
-  with SIGKILL, the kernel kills every job it started (PR_SET_PDEATHSIG); a job's own
-  children are not covered by that (they are reached through the group kills only while the
-  orchestrator lives), so prefer jobs that exit with their parent or run in the foreground.
+  one sends SIGKILL at once. The summary still prints. If the orchestrator itself is killed,
+  even with SIGKILL, a small guardian process it forked at start sends SIGKILL to every
+  job's process group, grandchildren included. Not covered: processes that left their
+  job's group (setsid), and a job started in the microseconds before the kill.
 
 EXIT CODES
   0    every job succeeded
@@ -145,10 +146,15 @@ pub struct Args {
     #[arg(long)]
     pub no_progress: bool,
 
-    /// Do not have the kernel kill the jobs if the orchestrator dies (lets the faster
-    /// posix_spawn be used instead of fork+exec).
+    /// Also set PR_SET_PDEATHSIG on every job (forces fork+exec instead of posix_spawn; for
+    /// measurements: the guardian already covers a killed orchestrator).
     #[arg(long, hide = true)]
-    pub no_kill_on_parent_death: bool,
+    pub pdeathsig: bool,
+
+    /// Do not start the guardian process (for measurements: jobs then outlive a SIGKILLed
+    /// orchestrator unless --pdeathsig is given).
+    #[arg(long, hide = true)]
+    pub no_guardian: bool,
 
     /// The command and its arguments; `{}` is the input line, `{#}` the job number.
     #[arg(last = true, required = true, value_name = "CMD")]
@@ -158,8 +164,9 @@ pub struct Args {
 /// Runs `orchestrator run` and returns the exit code.
 pub fn execute(args: Args) -> i32 {
     let progress = !args.no_progress && std::io::stderr().is_terminal();
+    let guardian = !args.no_guardian;
     match prepare(args) {
-        Ok((cfg, inputs)) => launch(cfg, inputs, progress),
+        Ok((cfg, inputs)) => launch(cfg, inputs, progress, guardian),
         Err(msg) => {
             eprintln!("orchestrator run: error: {msg}");
             exit::USAGE
@@ -222,13 +229,28 @@ fn prepare(args: Args) -> Result<(RunConfig, Inputs), String> {
         (_, true) => Resume::Failed,
         _ => Resume::No,
     };
-    cfg.kill_on_parent_death = !args.no_kill_on_parent_death;
+    cfg.kill_on_parent_death = args.pdeathsig;
     Ok((cfg, inputs))
 }
 
-fn launch(cfg: RunConfig, inputs: Inputs, show_progress: bool) -> i32 {
+fn launch(cfg: RunConfig, inputs: Inputs, show_progress: bool, guardian: bool) -> i32 {
     // Capturing 1000 children takes ~3000 fds: use the hard limit, as Go's runtime does.
     let _ = sys::raise_nofile_limit();
+    // First, while this process still has one thread.
+    let guardian = if guardian {
+        match Guardian::start() {
+            Ok(g) => Some(g),
+            Err(e) => {
+                eprintln!(
+                    "orchestrator run: warning: no guardian process ({e}): jobs will not be \
+                     killed if the orchestrator is killed"
+                );
+                None
+            }
+        }
+    } else {
+        None
+    };
     let signals = match ShutdownSignals::install() {
         Ok(s) => Some(s),
         Err(e) => {
@@ -247,6 +269,7 @@ fn launch(cfg: RunConfig, inputs: Inputs, show_progress: bool) -> i32 {
         stdout: Box::new(std::io::stdout()),
         stderr: Box::new(std::io::stderr()),
         progress,
+        guardian,
     };
     let result = match crate::run::run(cfg, inputs, env) {
         Ok(r) => r,

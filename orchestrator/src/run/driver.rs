@@ -12,6 +12,7 @@ use super::template::{Template, display_argv};
 use super::{HaltWhen, Resume, RunConfig, RunEnv, RunResult};
 use crate::command::{Command, Stdio};
 use crate::error::SpawnErrorKind;
+use crate::guardian::Guardian;
 use crate::report::joblog::{Done, Joblog};
 use crate::report::output::{Ending, OutputManager};
 use crate::report::progress::{Progress, TICK};
@@ -46,6 +47,7 @@ pub(super) struct Driver {
     out: OutputManager,
     progress: Progress,
     launcher: Box<dyn Launcher>,
+    guardian: Option<Guardian>,
     joblog: Option<Joblog>,
     done: Option<Done>,
     input_name: Option<String>,
@@ -74,6 +76,7 @@ impl Driver {
             stdout,
             stderr,
             progress,
+            guardian,
         } = env;
         let mut sup = Supervisor::new()?;
         if let Some(s) = signals {
@@ -125,6 +128,7 @@ impl Driver {
             out,
             progress,
             launcher,
+            guardian,
             joblog,
             done,
             input_name: None,
@@ -238,6 +242,15 @@ impl Driver {
     }
 
     fn flush(&mut self) {
+        if let Some(g) = &mut self.guardian {
+            g.flush();
+            if let Some(e) = g.take_failure() {
+                self.warn(format!(
+                    "the guardian process is gone ({e}): jobs will not be killed if the \
+                     orchestrator dies"
+                ));
+            }
+        }
         let out = &mut self.out;
         if self.progress.visible() {
             self.progress.suspend(|| out.flush());
@@ -390,8 +403,11 @@ impl Driver {
         job.start = SystemTime::now();
         job.launch = Some(launch);
         match self.sup.spawn(spec, job) {
-            Ok(_) => {
+            Ok(id) => {
                 self.exhausted_tries = 0;
+                if let (Some(g), Some(pid)) = (&mut self.guardian, self.sup.pid(id)) {
+                    g.watch(pid);
+                }
                 true
             }
             Err(SpawnFailure { error, mut job }) => {
@@ -465,6 +481,9 @@ impl Driver {
     }
 
     fn on_finished(&mut self, mut job: Job, o: UnitOutcome) {
+        if let Some(g) = &mut self.guardian {
+            g.forget(o.pid);
+        }
         let launch = job.launch.take();
         if let Some(l) = &launch {
             self.launcher.finished(l);

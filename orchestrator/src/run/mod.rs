@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::communicate::{DEFAULT_DRAIN_TIMEOUT, DEFAULT_GRACE};
+use crate::guardian::Guardian;
 use crate::report::output::OutputOptions;
 use crate::report::progress::Progress;
 use crate::report::{JobStatus, Summary};
@@ -109,6 +110,8 @@ pub struct RunEnv {
     pub stderr: Box<dyn Write>,
     /// The progress bar (hidden unless the CLI decides otherwise).
     pub progress: Progress,
+    /// Kills every job's group if this process dies (the CLI starts one).
+    pub guardian: Option<Guardian>,
 }
 
 impl std::fmt::Debug for RunEnv {
@@ -117,6 +120,7 @@ impl std::fmt::Debug for RunEnv {
             .field("signals", &self.signals)
             .field("launcher", &self.launcher)
             .field("progress", &self.progress.visible())
+            .field("guardian", &self.guardian)
             .finish()
     }
 }
@@ -130,6 +134,7 @@ impl RunEnv {
             stdout: Box::new(io::stdout()),
             stderr: Box::new(io::stderr()),
             progress: Progress::hidden(),
+            guardian: None,
         }
     }
 }

@@ -414,6 +414,12 @@ impl<T> Supervisor<T> {
             KIND_STDERR => self.service(slot, Stream::Stderr, on),
             _ => {}
         }
+        let u = &self.units[slot];
+        if u.life.exited_at().is_none() && !u.stdout.is_open() && !u.stderr.is_open() {
+            // Both pipes closed: the child is most likely gone already (saves waiting for
+            // its pidfd's event in another round).
+            self.check_exit(slot, now, on);
+        }
         self.advance(slot, now, on);
     }
 
@@ -459,7 +465,17 @@ impl<T> Supervisor<T> {
             })
         });
         match res {
-            Ok(Some(eof)) => deregister(&self.poll, &eof),
+            Ok(Some(eof)) => {
+                deregister(&self.poll, &eof);
+                drop(eof);
+                // One pipe at end of file usually means the child is exiting: its other pipe
+                // and its exit are likely ready too. Looking now saves epoll round trips.
+                let other = match stream {
+                    Stream::Stdout => Stream::Stderr,
+                    Stream::Stderr => Stream::Stdout,
+                };
+                self.service(slot, other, on);
+            }
             Ok(None) => {}
             Err(_) => {} // the sink closed itself; the fd is gone from epoll with it
         }
@@ -543,10 +559,9 @@ impl<T> Supervisor<T> {
         let now = Instant::now();
         // The child has exited (that is what finishes a unit), so this does not block. It
         // fails only if someone else reaped our child (SIGCHLD ignored): no status then.
-        let status = match u.child.try_wait() {
-            Ok(Some(s)) => s,
-            Ok(None) => u.child.kill().unwrap_or(ExitStatus::Code(-1)),
-            Err(_) => ExitStatus::Code(-1),
+        let status = match u.life.exited_at() {
+            Some(_) => u.child.reap_exited().unwrap_or(ExitStatus::Code(-1)),
+            None => u.child.kill().unwrap_or(ExitStatus::Code(-1)),
         };
         let leaked = leaked || u.child.leaked();
         let stopped = u.life.stopped();
