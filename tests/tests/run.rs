@@ -927,3 +927,51 @@ fn a_thousand_children_on_few_threads_and_little_memory() {
     assert!(r.stderr.contains("1000 stopped"), "{}", r.stderr);
     g.assert_none_left_within(Duration::from_secs(10));
 }
+
+#[test]
+fn progress_bar_only_on_a_terminal() {
+    let mut g = LeakGuard::new();
+    let bin = testkit::bin("orchestrator");
+    // `script` gives the orchestrator a pseudo-terminal.
+    let with_tty = |extra: &str| {
+        let inner = format!(
+            "{} run {extra} -j 2 --count 4 -- sh -c 'sleep 0.2; echo out'",
+            bin.display()
+        );
+        let mut c = Command::new("script");
+        g.apply(&mut c);
+        c.args(["-qec", &inner, "/dev/null"]);
+        run(c)
+    };
+    let r = with_tty("");
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert!(r.stdout.contains("4/4 jobs"), "{}", r.stdout);
+    assert!(r.stdout.contains("ETA"), "{}", r.stdout);
+    assert_eq!(r.stdout.matches("out\r\n").count(), 4);
+    let r = with_tty("--no-progress");
+    assert!(!r.stdout.contains("ETA"), "{}", r.stdout);
+    // Not a terminal: no bar.
+    let r = run(orch(&g, &["-j", "2", "--count", "4", "--", "true"]));
+    assert!(!r.stderr.contains("ETA"), "{}", r.stderr);
+    g.assert_none_left();
+}
+
+#[test]
+fn a_closed_stdout_stops_the_run_cleanly() {
+    let mut g = LeakGuard::new();
+    let bin = testkit::bin("orchestrator");
+    // `head -1` exits after one line: our next write fails with EPIPE.
+    let script = format!(
+        "{} run -j 2 --count 1000 -- sh -c 'echo line; sleep 0.01' | head -1; \
+         echo \"rc=${{PIPESTATUS[0]}}\" >&2",
+        bin.display()
+    );
+    let mut c = Command::new("bash");
+    g.apply(&mut c);
+    c.args(["-c", &script]);
+    let r = run(c);
+    assert_eq!(r.stdout, "line\n");
+    assert!(r.stderr.contains("rc=141"), "{}", r.stderr);
+    assert!(r.stderr.contains("not run"), "{}", r.stderr);
+    g.assert_none_left();
+}

@@ -253,6 +253,11 @@ impl OutputManager {
         let _ = writeln!(self.err, "orchestrator: {text}");
     }
 
+    /// True if bytes wait in our write buffers.
+    pub fn pending(&self) -> bool {
+        !self.out.buffer().is_empty() || !self.err.buffer().is_empty()
+    }
+
     /// Pushes buffered bytes out to the real stdout and stderr.
     pub fn flush(&mut self) {
         if let Err(e) = self.out.flush() {

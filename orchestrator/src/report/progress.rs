@@ -6,6 +6,16 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+/// `{rate}`: jobs per second, one decimal.
+fn with_rate(s: ProgressStyle) -> ProgressStyle {
+    s.with_key(
+        "rate",
+        |st: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{:.1}/s", st.per_sec());
+        },
+    )
+}
+
 /// A progress bar, or nothing.
 #[derive(Debug, Clone)]
 pub struct Progress {
@@ -36,15 +46,16 @@ impl Progress {
     }
 
     fn spinner_style() -> ProgressStyle {
-        ProgressStyle::with_template("{elapsed_precise} {pos} jobs done ({per_sec}) {msg}")
+        ProgressStyle::with_template("{elapsed_precise} {pos} jobs done ({rate}) {msg}")
+            .map(with_rate)
             .unwrap_or_else(|_| ProgressStyle::default_spinner())
     }
 
     fn bar_style() -> ProgressStyle {
         ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:30}] {pos}/{len} jobs ({per_sec}, ETA {eta}) {msg}",
+            "{elapsed_precise} [{bar:30}] {pos}/{len} jobs ({rate}, ETA {eta}) {msg}",
         )
-        .map(|s| s.progress_chars("=> "))
+        .map(|s| with_rate(s).progress_chars("=> "))
         .unwrap_or_else(|_| ProgressStyle::default_bar())
     }
 

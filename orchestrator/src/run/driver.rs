@@ -253,7 +253,9 @@ impl Driver {
         }
         let out = &mut self.out;
         if self.progress.visible() {
-            self.progress.suspend(|| out.flush());
+            if out.pending() {
+                self.progress.suspend(|| out.flush());
+            }
             let f = self.summary.failures();
             let note = if f > 0 {
                 format!("{f} failed")
