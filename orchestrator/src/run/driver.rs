@@ -154,7 +154,7 @@ impl Driver {
             self.input_name = Some(src.name().to_string());
         }
         let wake = self.sup.waker()?;
-        let mut feed = Feed::start(inputs, Some(wake), true)?;
+        let mut feed = Feed::start(inputs, Some(wake), self.progress.visible())?;
         let mut feed_done = false;
         let mut next_tick = Instant::now() + TICK;
         loop {

@@ -125,6 +125,7 @@ pub enum Next {
 pub struct Feed {
     kind: FeedKind,
     total: Option<u64>,
+    regular_file: bool,
 }
 
 #[derive(Debug)]
@@ -151,8 +152,7 @@ impl std::fmt::Debug for Msg {
 impl Feed {
     /// Starts reading `inputs`; `wake` is called when a line arrives in an empty queue.
     /// With `count_first`, a regular file's lines are counted before streaming (one fast
-    /// pass), so [`Feed::total`] is known early (for the progress bar's ETA and the count
-    /// of jobs not run when a run stops early).
+    /// pass), so [`Feed::total`] is known early (for the progress bar's ETA).
     ///
     /// # Errors
     /// If the reader thread cannot be started.
@@ -161,8 +161,10 @@ impl Feed {
             Inputs::Count(n) => Ok(Self {
                 kind: FeedKind::Count { left: n },
                 total: Some(n),
+                regular_file: false,
             }),
             Inputs::Lines(src) => {
+                let regular_file = src.file.is_some();
                 let (tx, rx) = bounded::<Msg>(1024);
                 let thread = std::thread::Builder::new()
                     .name("orchestrator-input".into())
@@ -173,6 +175,7 @@ impl Feed {
                         thread: Some(thread),
                     },
                     total: None,
+                    regular_file,
                 })
             }
         }
@@ -183,10 +186,23 @@ impl Feed {
         self.total
     }
 
-    /// Counts (and drops) the inputs available now without blocking, for a run that stopped
-    /// early: `(n, true)` if that reached the end of the input.
+    /// Counts (and drops) the inputs left, for a run that stopped early: `(n, true)` if that
+    /// reached the end of the input. A regular file is read to its end (that always ends);
+    /// stdin or a pipe only as far as is available now (it may never end).
     pub fn drain_count(&mut self) -> (u64, bool) {
         let mut n = 0;
+        if let FeedKind::Lines { rx, .. } = &self.kind
+            && self.regular_file
+        {
+            while let Ok(msg) = rx.recv() {
+                match msg {
+                    Msg::Line(_) => n += 1,
+                    Msg::Total(_) => {}
+                    Msg::Failed(_) => return (n, false),
+                }
+            }
+            return (n, true);
+        }
         loop {
             match self.poll_next() {
                 Next::Item(_) => n += 1,
