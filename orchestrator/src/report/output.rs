@@ -10,7 +10,7 @@
 //!   wait (as GNU parallel does).
 //! * **JSON** (`--json`): one JSON line per job instead, its output inside.
 //!
-//! Held output lives in [`Buffered`](super::buffer::Buffered) buffers: in memory up to a
+//! Held output lives in [`Buffered`] buffers: in memory up to a
 //! run-wide budget (16 MiB), then spilled to unnamed temporary files — bounded memory, and a
 //! job is never blocked on its pipe.
 
