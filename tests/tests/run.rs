@@ -319,6 +319,24 @@ fn keep_order_with_shuffled_durations() {
     let errs: Vec<&str> = r.stderr.lines().filter(|l| l.starts_with("err")).collect();
     let want_err: Vec<String> = (1..=8).map(|i| format!("err {i}")).collect();
     assert_eq!(errs, want_err);
+    // One slow first job and many quick ones: -k runs a bounded window ahead of it, and
+    // everything still comes out, in order.
+    let r = run(orch(
+        &g,
+        &[
+            "-k",
+            "-j",
+            "4",
+            "--count",
+            "1500",
+            "--",
+            "sh",
+            "-c",
+            "[ {#} = 1 ] && sleep 0.5; echo {#}",
+        ],
+    ));
+    let want: String = (1..=1500).map(|i| format!("{i}\n")).collect();
+    assert_eq!(r.stdout, want);
     // Without -k, completion order.
     let r = run_stdin(orch(&g, &args(false)), input.as_bytes());
     assert_ne!(r.stdout, want, "jobs should finish out of order");

@@ -253,6 +253,11 @@ impl OutputManager {
         let _ = writeln!(self.err, "orchestrator: {text}");
     }
 
+    /// In order mode: the job number printed next (every earlier one is printed).
+    pub fn next_in_order(&self) -> u64 {
+        self.next
+    }
+
     /// True if bytes wait in our write buffers.
     pub fn pending(&self) -> bool {
         !self.out.buffer().is_empty() || !self.err.buffer().is_empty()

@@ -268,6 +268,11 @@ impl Driver {
         }
     }
 
+    /// How many jobs `-k` may run ahead of the oldest one not printed yet.
+    fn order_window(&self) -> u64 {
+        (self.limit.min(1 << 20) as u64 * 4).max(1024)
+    }
+
     fn warn(&mut self, w: String) {
         self.out.note(&format!("warning: {w}"));
         self.result.warnings.push(w);
@@ -311,6 +316,13 @@ impl Driver {
             } else if let Some(j) = self.retry.pop_front() {
                 j
             } else if *feed_done {
+                return;
+            } else if self.cfg.output.keep_order
+                && self.next_seq >= self.out.next_in_order() + self.order_window()
+            {
+                // In order mode, finished jobs wait for the oldest unfinished one: stop
+                // running ahead of it, or their number (and held output) would grow without
+                // bound behind one slow job.
                 return;
             } else {
                 match feed.poll_next() {

@@ -511,6 +511,17 @@ impl<T> Supervisor<T> {
                 self.timers.push(Reverse((t, slot, u.generation)));
             }
         }
+        // Entries of finished children stay until their time comes (a job with a 1 h timeout
+        // that took 1 ms leaves one for an hour): drop them once they outnumber the live ones,
+        // so the heap stays proportional to the running children.
+        if self.timers.len() > 2 * self.units.len() + 1024 {
+            let units = &self.units;
+            self.timers.retain(|Reverse((t, slot, generation))| {
+                units
+                    .get(*slot)
+                    .is_some_and(|u| u.generation == *generation && u.scheduled == Some(*t))
+            });
+        }
     }
 
     fn run_timers(&mut self, now: Instant, on: &mut dyn FnMut(Event<'_, T>)) {
