@@ -3,7 +3,8 @@
 //! * **Grouped** (default): a job's stdout and stderr are held until it finishes, then
 //!   printed whole (stdout to stdout, stderr to stderr), so jobs never interleave.
 //! * **Line-buffered** (`--line-buffer`): whole lines are printed as they come; a job's
-//!   unfinished last line waits (up to 64 KiB) so lines of different jobs never mix.
+//!   unfinished last line waits (up to 64 KiB, and a quarter of the memory budget for all
+//!   jobs together) so lines of different jobs never mix.
 //! * **Tagged** (`--tag`): every line starts with the job's input (or number) and a tab.
 //! * **In order** (`-k`): jobs are printed in input order. Grouped, a finished job waits for
 //!   the ones before it; line-buffered, the oldest unfinished job prints live and the others
@@ -91,6 +92,8 @@ pub struct OutputManager {
     jobs: HashMap<u64, JobOut>,
     waiting: BTreeMap<u64, Ending>,
     next: u64,
+    /// Bytes of unfinished lines held (line-buffered mode).
+    partial_total: usize,
     out: BufWriter<Box<dyn Write>>,
     err: BufWriter<Box<dyn Write>>,
     broken: Option<io::Error>,
@@ -123,6 +126,7 @@ impl OutputManager {
             jobs: HashMap::new(),
             waiting: BTreeMap::new(),
             next: 1,
+            partial_total: 0,
             out: BufWriter::with_capacity(64 * 1024, out),
             err: BufWriter::with_capacity(16 * 1024, err),
             broken: None,
@@ -183,15 +187,24 @@ impl OutputManager {
                     let mut r = Ok(());
                     if !s.partial.is_empty() {
                         r = write_tagged(w, tag, &mut s.line_start, &s.partial);
+                        self.partial_total -= s.partial.len();
                         s.partial.clear();
                     }
+                    let rest = &data[last + 1..];
+                    self.partial_total += rest.len();
                     r.and_then(|_| write_tagged(w, tag, &mut s.line_start, &data[..=last]))
-                        .map(|_| s.partial.extend_from_slice(&data[last + 1..]))
+                        .map(|_| s.partial.extend_from_slice(rest))
                 }
                 None => {
                     s.partial.extend_from_slice(data);
-                    if s.partial.len() > MAX_PARTIAL_LINE {
+                    self.partial_total += data.len();
+                    // A long line, or too many unfinished lines held at once: print what there
+                    // is (the line is cut) rather than hold it without bound.
+                    if s.partial.len() > MAX_PARTIAL_LINE
+                        || self.partial_total > self.opts.memory_budget / 4
+                    {
                         let r = write_tagged(w, tag, &mut s.line_start, &s.partial);
+                        self.partial_total -= s.partial.len();
                         s.partial.clear();
                         r
                     } else {
@@ -213,6 +226,7 @@ impl OutputManager {
         if let Some(job) = self.jobs.get_mut(&seq) {
             for s in &mut job.streams {
                 s.held.clear(&mut self.budget);
+                self.partial_total -= s.partial.len();
                 s.partial.clear();
             }
         }
@@ -335,6 +349,7 @@ impl OutputManager {
         }
         for s in &mut job.streams {
             s.held.clear(&mut self.budget);
+            self.partial_total -= s.partial.len();
         }
         if let Some(note) = ending.note {
             self.note(&note);
