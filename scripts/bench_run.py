@@ -6,10 +6,12 @@ load from elsewhere hits all of them alike; medians and ratios to ours are print
 machine is shared: compare ratios from one run, not absolute times across runs.
 
 Usage: scripts/bench_run.py [--rounds N] [--only spawn|sleep10|sleep1000] [--bin PATH]
+       [--no-parallel]   (rust-parallel is used if on PATH or in $RUST_PARALLEL)
 """
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -161,6 +163,9 @@ def main():
         ]
         if have_parallel:
             c.append(("seq 2000 | parallel --will-cite -j2 true", "seq 2000 | parallel --will-cite -j2 true"))
+        rp = os.environ.get("RUST_PARALLEL") or shutil.which("rust-parallel")
+        if rp:
+            c.append(("seq 2000 | rust-parallel -j2 true", f"seq 2000 | {rp} -j2 true"))
         case("2000 x true at concurrency 2", c, a.rounds, c[0][0])
 
     if a.only in (None, "sleep10"):

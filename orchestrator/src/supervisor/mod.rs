@@ -42,7 +42,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -466,7 +466,9 @@ impl<T> Supervisor<T> {
         });
         match res {
             Ok(Some(eof)) => {
-                deregister(&self.poll, &eof);
+                // Closing our only copy of the pipe end removes it from the epoll set (no
+                // other process holds a copy: jobs get it close-on-exec, and `spawn` returns
+                // after their exec); an explicit EPOLL_CTL_DEL would be one more syscall.
                 drop(eof);
                 // One pipe at end of file usually means the child is exiting: its other pipe
                 // and its exit are likely ready too. Looking now saves epoll round trips.
@@ -556,17 +558,9 @@ impl<T> Supervisor<T> {
         self.service(slot, Stream::Stdout, on);
         self.service(slot, Stream::Stderr, on);
         let mut u = self.units.remove(slot);
-        for sink in [&mut u.stdout, &mut u.stderr] {
-            if let Some(r) = sink.close() {
-                deregister(&self.poll, &r);
-            }
-        }
-        if let Some(p) = u.child.pidfd() {
-            let _ = self
-                .poll
-                .registry()
-                .deregister(&mut SourceFd(&p.as_raw_fd()));
-        }
+        // The pipes and the pidfd leave the epoll set when they are closed (see `service`).
+        drop(u.stdout.close());
+        drop(u.stderr.close());
         let now = Instant::now();
         // The child has exited (that is what finishes a unit), so this does not block. It
         // fails only if someone else reaped our child (SIGCHLD ignored): no status then.
@@ -662,12 +656,6 @@ impl Supervisor<usize> {
             .map(|r| r.expect("every spec got a result before the loop ended"))
             .collect())
     }
-}
-
-fn deregister(poll: &Poll, r: &PipeReader) {
-    let _ = poll
-        .registry()
-        .deregister(&mut SourceFd(&r.as_fd().as_raw_fd()));
 }
 
 fn stdio_for(o: Output) -> Stdio {
