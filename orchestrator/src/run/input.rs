@@ -168,7 +168,15 @@ impl Feed {
                 let (tx, rx) = bounded::<Msg>(1024);
                 let thread = std::thread::Builder::new()
                     .name("orchestrator-input".into())
-                    .spawn(move || read_lines(src, count_first, &tx, wake.as_ref()))?;
+                    .spawn(move || {
+                        read_lines(src, count_first, &tx, wake.as_ref());
+                        // The end of input must wake the loop too, after it can be seen:
+                        // drop the sender (disconnecting the channel), then wake.
+                        drop(tx);
+                        if let Some(w) = wake {
+                            w.wake();
+                        }
+                    })?;
                 Ok(Self {
                     kind: FeedKind::Lines {
                         rx,
