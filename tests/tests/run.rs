@@ -35,15 +35,22 @@ struct Running {
     start: Instant,
 }
 
-fn start(mut c: Command, stdin: Option<&[u8]>) -> Running {
-    c.stdout(Stdio::piped()).stderr(Stdio::piped());
-    c.stdin(if stdin.is_some() {
+fn start(c: Command, stdin: Option<&[u8]>) -> Running {
+    let s = if stdin.is_some() {
         Stdio::piped()
     } else {
         Stdio::null()
-    });
+    };
+    start_with(c, s, stdin)
+}
+
+/// As [`start`], with `stdin` as the orchestrator's stdin (and `feed` written to it if piped).
+fn start_with(mut c: Command, stdin: Stdio, feed: Option<&[u8]>) -> Running {
+    c.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(stdin);
     let start = Instant::now();
     let mut child = c.spawn().expect("orchestrator starts");
+    drop(c); // our copies of fds handed to the child close now
+    let stdin = feed;
     if let Some(data) = stdin {
         let mut w = child.stdin.take().unwrap();
         let data = data.to_vec();
@@ -992,4 +999,38 @@ fn a_closed_stdout_stops_the_run_cleanly() {
     assert!(r.stderr.contains("rc=141"), "{}", r.stderr);
     assert!(r.stderr.contains("not run"), "{}", r.stderr);
     g.assert_none_left();
+}
+
+#[test]
+fn endless_input_is_read_in_bounded_memory() {
+    let mut g = LeakGuard::new();
+    // `yes` never ends: the reader must stop at its bounded queue, not slurp it all.
+    let mut yes = Command::new("yes");
+    g.apply(&mut yes);
+    let mut yes = yes.stdout(Stdio::piped()).spawn().unwrap();
+    let mut c = orch(
+        &g,
+        &["-j", "2", "-a", "-", "--", "sh", "-c", "sleep 1000", "sh"],
+    );
+    c.process_group(0);
+    let r = start_with(c, Stdio::from(yes.stdout.take().unwrap()), None);
+    let pid = r.pid();
+    wait_for_children(&g, pid, 1 + 1 + 2); // yes, the guardian, 2 jobs
+    std::thread::sleep(Duration::from_millis(500));
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let rss_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kill("-INT", pid);
+    let r = r.finish(Duration::from_secs(20));
+    assert_eq!(r.code, Some(130), "{}", r.stderr);
+    assert!(rss_kib < 32 * 1024, "{rss_kib} KiB resident");
+    assert!(r.stderr.contains("2 stopped"), "{}", r.stderr);
+    assert!(r.stderr.contains("input left unread"), "{}", r.stderr);
+    // `yes` dies of SIGPIPE once the orchestrator is gone.
+    let _ = yes.wait();
+    g.assert_none_left_within(Duration::from_secs(5));
 }

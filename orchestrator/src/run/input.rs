@@ -211,13 +211,20 @@ impl Feed {
             }
             return (n, true);
         }
-        loop {
+        // Only what is queued now: an endless input (`yes |`) refills the queue as fast as it
+        // is emptied.
+        let queued = match &self.kind {
+            FeedKind::Lines { rx, .. } => rx.len() + 1,
+            FeedKind::Count { left } => return (*left, true),
+        };
+        for _ in 0..queued {
             match self.poll_next() {
                 Next::Item(_) => n += 1,
                 Next::End => return (n, true),
                 Next::Pending | Next::Failed(_) => return (n, false),
             }
         }
+        (n, false)
     }
 
     /// The next job's input, without blocking.
