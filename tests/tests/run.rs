@@ -714,6 +714,19 @@ fn exit_codes_are_distinct() {
         "{}",
         r.stderr
     );
+    // Our stdout cannot be written (disk full): the run stops, says why, exits 125.
+    let mut c = Command::new("sh");
+    g.apply(&mut c);
+    c.args([
+        "-c",
+        &format!(
+            "exec {} run --count 3 -- echo hi > /dev/full",
+            testkit::bin("orchestrator").display()
+        ),
+    ]);
+    let r = run(c);
+    assert_eq!(r.code, Some(125), "{r:?}");
+    assert!(r.stderr.contains("cannot write stdout"), "{}", r.stderr);
     // Usage errors.
     assert_eq!(code(&["--halt", "sometimes", "--", "true"]), Some(2));
     assert_eq!(code(&["--args", "/surely/not/here", "--", "true"]), Some(2));

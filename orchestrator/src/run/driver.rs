@@ -58,6 +58,8 @@ pub(super) struct Driver {
     /// Jobs that could not be spawned for lack of fds or processes (same attempt).
     requeue: VecDeque<Job>,
     accepting: bool,
+    /// False once our stdout failed.
+    accepting_output: bool,
     limit: usize,
     next_seq: u64,
     signals_seen: u32,
@@ -137,6 +139,7 @@ impl Driver {
             retry: VecDeque::new(),
             requeue: VecDeque::new(),
             accepting: true,
+            accepting_output: true,
             limit,
             next_seq: 0,
             signals_seen: 0,
@@ -171,9 +174,18 @@ impl Driver {
                 break;
             }
             self.flush();
-            if self.out.broken().is_some() && !self.result.stdout_broken {
-                // Nobody reads our stdout any more: stop as for a first Ctrl-C.
-                self.result.stdout_broken = true;
+            if let Some(e) = self.out.broken()
+                && self.accepting_output
+            {
+                // Nobody reads our stdout any more (EPIPE), or it cannot be written (disk
+                // full): stop as for a first Ctrl-C.
+                if e.kind() == io::ErrorKind::BrokenPipe {
+                    self.result.stdout_broken = true;
+                } else {
+                    let msg = format!("cannot write stdout: {e}");
+                    self.result.fatal.get_or_insert(msg);
+                }
+                self.accepting_output = false;
                 self.stop_starting();
                 self.sup.stop_all(self.cfg.grace);
             }
