@@ -6,7 +6,7 @@ load from elsewhere hits all of them alike; medians and ratios to ours are print
 machine is shared: compare ratios from one run, not absolute times across runs.
 
 Usage: scripts/bench_run.py [--rounds N] [--only spawn|sleep10|sleep1000] [--bin PATH]
-       [--no-parallel]   (rust-parallel is used if on PATH or in $RUST_PARALLEL)
+       [--no-parallel] [--rt]   (rust-parallel is used if on PATH or in $RUST_PARALLEL)
 """
 
 import argparse
@@ -52,9 +52,14 @@ def cpu_busy():
     return sum(parts) - idle, sum(parts)
 
 
+RT_PREFIX = []
+
+
 def timed(cmd, sample_pid_stats=False):
     """Runs `cmd` (argv or shell string); returns wall seconds, peak RSS KiB (largest
     waited-for process), max threads seen (if sampled), other load share, exit code."""
+    if RT_PREFIX:
+        cmd = RT_PREFIX + (["sh", "-c", cmd] if isinstance(cmd, str) else cmd)
     shell = isinstance(cmd, str)
     b0, t0 = cpu_busy()
     start = time.perf_counter()
@@ -135,7 +140,15 @@ def main():
     ap.add_argument("--only")
     ap.add_argument("--bin", default="target/release/orchestrator")
     ap.add_argument("--no-parallel", action="store_true", help="skip GNU parallel (slow)")
+    ap.add_argument(
+        "--rt",
+        action="store_true",
+        help="run every contender (and its children) under `chrt -r 10` (SCHED_RR): on a "
+        "machine shared with CPU-bound work this approximates a quiet machine",
+    )
     a = ap.parse_args()
+    if a.rt:
+        RT_PREFIX.extend(["chrt", "-r", "10"])
     orch = os.path.abspath(a.bin)
     if not os.path.exists(orch):
         sys.exit(f"{orch} missing: cargo build --release -p orchestrator")
@@ -149,7 +162,8 @@ def main():
     have_parallel = not a.no_parallel and subprocess.run(
         ["sh", "-c", "command -v parallel"], stdout=subprocess.DEVNULL).returncode == 0
     with open("/proc/loadavg") as f:
-        print(f"loadavg before: {f.read().strip()}; cpus: {os.cpu_count()}")
+        print(f"loadavg before: {f.read().strip()}; cpus: {os.cpu_count()}; "
+              f"{'SCHED_RR priority 10 (chrt -r 10)' if a.rt else 'normal priority'}")
 
     if a.only in (None, "spawn"):
         c = [

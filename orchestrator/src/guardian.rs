@@ -26,6 +26,8 @@ pub struct Guardian {
     pipe: Option<File>,
     /// Groups finished but not yet told (batched: one write per loop turn).
     forget: Vec<u8>,
+    /// Groups watched and not forgotten.
+    watched: usize,
     failed: Option<io::Error>,
 }
 
@@ -40,6 +42,7 @@ impl Guardian {
             pid,
             pipe: Some(File::from(w)),
             forget: Vec::new(),
+            watched: 0,
             failed: None,
         })
     }
@@ -50,6 +53,7 @@ impl Guardian {
         let mut rec = std::mem::take(&mut self.forget);
         rec.extend_from_slice(&(pgid as i32).to_ne_bytes());
         self.send(&rec);
+        self.watched += 1;
     }
 
     /// Stop watching `pgid` (its job is finished and its group empty); sent at the next
@@ -57,6 +61,7 @@ impl Guardian {
     pub fn forget(&mut self, pgid: u32) {
         self.forget
             .extend_from_slice(&(-(pgid as i32)).to_ne_bytes());
+        self.watched = self.watched.saturating_sub(1);
     }
 
     /// Sends the pending "forget" records.
@@ -85,10 +90,16 @@ impl Guardian {
 
 impl Drop for Guardian {
     fn drop(&mut self) {
-        self.flush();
-        // End of file: the guardian kills what is still watched (nothing, after a clean
-        // run) and exits; reap it so it does not outlive us even for a moment.
+        if self.watched == 0 {
+            // Nothing left for it to do: end it now rather than wait for it to notice the
+            // end of file (it naps up to 5 ms between reads). Unreaped, its pid is ours.
+            let _ = sys::kill(self.pid, sys::Signal::Kill);
+        } else {
+            // End of file: it kills the groups still watched, then exits.
+            self.flush();
+        }
         self.pipe = None;
+        // Reap it so it does not outlive us even for a moment.
         let _ = sys::reap(self.pid);
     }
 }
