@@ -931,6 +931,26 @@ fn out_of_file_descriptors_lowers_the_concurrency_and_finishes() {
         "{}",
         r.stderr
     );
+    // In order, behind one slow job, finished jobs hold their spill files open: fds run out
+    // at spawn time (EMFILE). The run lowers its concurrency, then goes back up.
+    let script = format!(
+        "ulimit -n 64; exec {} run -k -j 10 --count 60 -- \
+         sh -c '[ {{#}} = 1 ] && sleep 1; head -c 1000000 /dev/zero' | wc -c",
+        bin.display()
+    );
+    let mut c = Command::new("sh");
+    g.apply(&mut c);
+    c.args(["-c", &script]);
+    let r = run(c);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert_eq!(
+        r.stdout.trim(),
+        (60 * 1_000_000).to_string(),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("running fewer at once"), "{}", r.stderr);
+    assert!(r.stderr.contains("60 ok"), "{}", r.stderr);
     g.assert_none_left();
 }
 

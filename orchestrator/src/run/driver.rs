@@ -61,6 +61,9 @@ pub(super) struct Driver {
     /// False once our stdout failed.
     accepting_output: bool,
     limit: usize,
+    /// The concurrency the limits allow at best (`limit` drops below it after EMFILE/EAGAIN).
+    limit_cap: usize,
+    exhaustion_warned: bool,
     next_seq: u64,
     signals_seen: u32,
     pending_signals: Vec<Signal>,
@@ -141,6 +144,8 @@ impl Driver {
             accepting: true,
             accepting_output: true,
             limit,
+            limit_cap: limit,
+            exhaustion_warned: false,
             next_seq: 0,
             signals_seen: 0,
             pending_signals: Vec::new(),
@@ -462,10 +467,13 @@ impl Driver {
         if running > 0 {
             if running < self.limit {
                 self.limit = running;
-                self.warn(format!(
-                    "out of processes or file descriptors ({cause}) with {running} jobs \
-                     running; continuing with at most {running} at once"
-                ));
+                if !self.exhaustion_warned {
+                    self.exhaustion_warned = true;
+                    self.warn(format!(
+                        "out of processes or file descriptors ({cause}) with {running} jobs \
+                         running; running fewer at once until resources free up"
+                    ));
+                }
             }
             return;
         }
@@ -507,6 +515,11 @@ impl Driver {
     }
 
     fn on_finished(&mut self, mut job: Job, o: UnitOutcome) {
+        // After running out of fds or processes, probe back up one job at a time: a
+        // finished job freed what it held (a failed probe costs one failed pipe()).
+        if self.limit < self.limit_cap {
+            self.limit += 1;
+        }
         if let Some(g) = &mut self.guardian {
             g.forget(o.pid);
         }
