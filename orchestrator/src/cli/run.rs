@@ -233,7 +233,7 @@ fn prepare(args: Args) -> Result<(RunConfig, Inputs), String> {
     Ok((cfg, inputs))
 }
 
-fn launch(cfg: RunConfig, inputs: Inputs, show_progress: bool, guardian: bool) -> i32 {
+fn launch(mut cfg: RunConfig, inputs: Inputs, show_progress: bool, guardian: bool) -> i32 {
     // Capturing 1000 children takes ~3000 fds: use the hard limit, as Go's runtime does.
     let _ = sys::raise_nofile_limit();
     // First, while this process still has one thread.
@@ -241,10 +241,12 @@ fn launch(cfg: RunConfig, inputs: Inputs, show_progress: bool, guardian: bool) -
         match Guardian::start() {
             Ok(g) => Some(g),
             Err(e) => {
+                // Fall back to the kernel's parent-death signal: direct children only.
                 eprintln!(
-                    "orchestrator run: warning: no guardian process ({e}): jobs will not be \
-                     killed if the orchestrator is killed"
+                    "orchestrator run: warning: no guardian process ({e}); if the \
+                     orchestrator is killed, only its direct children are (PR_SET_PDEATHSIG)"
                 );
+                cfg.kill_on_parent_death = true;
                 None
             }
         }
