@@ -21,6 +21,7 @@ mod mont64;
 mod monty;
 mod prime;
 mod rho;
+mod siqs;
 mod trial;
 
 pub use divisors::{divisor_count, for_each_divisor};
@@ -205,21 +206,26 @@ fn factor_hard_u128(m: u128, out: &mut Vec<u128>) {
 /// A proper divisor of the odd composite `x > 2^64` (not a perfect power, no small factor).
 fn split_u128(x: u128) -> u128 {
     let m = Mont128::new(x);
-    // Rho finds factors up to ~2^26 faster than ECM set up for them.
-    if let Some(d) = rho::brent(&m, 1, 3, 1 << 14) {
+    // Rho finds factors up to ~2^24 faster than ECM set up for them.
+    if let Some(d) = rho::brent(&m, 1, 3, RHO_PROBE_U128) {
         return d;
     }
     let mut rng = arith::SplitMix::new(x as u64 ^ (x >> 64) as u64);
-    // Escalating ECM: (level, curves). Measured on 120-128-bit semiprimes, B1 = 6000 with
-    // B2 = 50 B1 is the fastest single level for 60-64-bit factors.
-    const SCHEDULE: [(usize, u32); 3] = [(6, 2), (8, 8), (12, 400)];
-    for &(level, curves) in &SCHEDULE {
+    // A little ECM for factors up to ~2^35, worth a few percent of the sieve's time.
+    for &(level, curves) in &ECM_BEFORE_SIQS {
         if let Some(d) = ecm::ecm(&m, ecm::plan(level), curves, &mut rng) {
             return d;
         }
     }
+    // Two large factors: the quadratic sieve (milliseconds), whose time depends on the size of
+    // x only, not on the size of its factors.
+    if let Some(d) = siqs::factor(x) {
+        return d;
+    }
+    // The sieve gives up only in pathological cases; ECM and rho, with ever new curves and
+    // walks, then find a factor with probability 1.
     loop {
-        if let Some(d) = ecm::ecm(&m, ecm::plan(ecm::LEVELS.len() - 1), 100, &mut rng) {
+        if let Some(d) = ecm::ecm(&m, ecm::plan(ECM_FALLBACK_LEVEL), 100, &mut rng) {
             return d;
         }
         for c in 2..6 {
@@ -229,6 +235,13 @@ fn split_u128(x: u128) -> u128 {
         }
     }
 }
+
+/// Rho steps tried on a u128 composite first.
+const RHO_PROBE_U128: u64 = 1 << 13;
+/// ECM `(level, curves)` tried before the sieve.
+const ECM_BEFORE_SIQS: [(usize, u32); 2] = [(6, 4), (8, 8)];
+/// ECM level of the last-resort loop (B1 = 6000: the best single level for 60-64-bit factors).
+const ECM_FALLBACK_LEVEL: usize = 12;
 
 #[cfg(test)]
 mod tests {
