@@ -13,8 +13,10 @@ pub(super) struct FactorBase {
     pub sqrt: Vec<u32>,
     /// `round(log2 p)`.
     pub logp: Vec<u8>,
-    /// `ceil(2^32 / p)`: `i mod p` for `i < 2^16` by one multiply-high.
-    pub recip: Vec<u32>,
+    /// `p` and `1 / p` as f32: `i mod p` for `i < 2^15`, four primes at a time (see
+    /// [`super::sieve::Divider`]).
+    pub pf: Vec<f32>,
+    pub invf: Vec<f32>,
     /// `p^-1 mod 2^128` and `(2^128 - 1) / p`: exact division of `Q(x)` without dividing.
     pub inv: Vec<(u128, u128)>,
 }
@@ -44,14 +46,16 @@ pub(super) fn build(n: u128, k: u64, size: usize) -> Built {
         primes: Vec::with_capacity(size),
         sqrt: Vec::with_capacity(size),
         logp: Vec::with_capacity(size),
-        recip: Vec::with_capacity(size),
+        pf: Vec::with_capacity(size),
+        invf: Vec::with_capacity(size),
         inv: Vec::with_capacity(size),
     };
     let push = |fb: &mut FactorBase, p: u32, r: u32| {
         fb.primes.push(p);
         fb.sqrt.push(r);
         fb.logp.push((p as f64).log2().round() as u8);
-        fb.recip.push(((1u64 << 32) / p as u64 + 1) as u32);
+        fb.pf.push(p as f32);
+        fb.invf.push(1.0 / p as f32);
         fb.inv
             .push((inverse_u128(p as u128), u128::MAX / p as u128));
     };

@@ -3,7 +3,55 @@
 
 /// Subsets of `rows` (each the list of its odd-exponent columns) whose sum is zero mod 2.
 /// Returns up to `max` of them, as lists of row indices.
+///
+/// Rows holding a column that no other row has cannot be in any dependency: they are
+/// removed first (repeatedly), which shrinks the matrix by a third or more, then the rest is
+/// eliminated densely.
 pub(super) fn dependencies(rows: &[Vec<u32>], ncols: usize, max: usize) -> Vec<Vec<usize>> {
+    let mut count = vec![0u32; ncols];
+    for row in rows {
+        for &c in row {
+            count[c as usize] += 1;
+        }
+    }
+    let mut alive = vec![true; rows.len()];
+    loop {
+        let mut changed = false;
+        for (i, row) in rows.iter().enumerate() {
+            if alive[i] && row.iter().any(|&c| count[c as usize] == 1) {
+                alive[i] = false;
+                changed = true;
+                for &c in row {
+                    count[c as usize] -= 1;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    // Renumber the columns still in use, and keep the surviving rows.
+    let mut newcol = vec![u32::MAX; ncols];
+    let mut used = 0u32;
+    for (c, &k) in count.iter().enumerate() {
+        if k > 0 {
+            newcol[c] = used;
+            used += 1;
+        }
+    }
+    let keep: Vec<usize> = (0..rows.len()).filter(|&i| alive[i]).collect();
+    let pruned: Vec<Vec<u32>> = keep
+        .iter()
+        .map(|&i| rows[i].iter().map(|&c| newcol[c as usize]).collect())
+        .collect();
+    dense_dependencies(&pruned, used as usize, max)
+        .into_iter()
+        .map(|dep| dep.into_iter().map(|i| keep[i]).collect())
+        .collect()
+}
+
+/// Dense Gaussian elimination for [`dependencies`].
+fn dense_dependencies(rows: &[Vec<u32>], ncols: usize, max: usize) -> Vec<Vec<usize>> {
     let r = rows.len();
     let wc = ncols.div_ceil(64);
     let wh = r.div_ceil(64);
@@ -62,6 +110,31 @@ pub(super) fn dependencies(rows: &[Vec<u32>], ncols: usize, max: usize) -> Vec<V
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dependencies_sum_to_zero() {
+        let mut rng = crate::factor::arith::SplitMix::new(5);
+        let ncols = 60;
+        let rows: Vec<Vec<u32>> = (0..80)
+            .map(|_| {
+                let mut v: Vec<u32> = (0..4).map(|_| (rng.next_u64() % ncols) as u32).collect();
+                v.sort_unstable();
+                v.dedup();
+                v
+            })
+            .collect();
+        let deps = dependencies(&rows, ncols as usize, 100);
+        assert!(deps.len() >= 20);
+        for dep in deps {
+            let mut parity = vec![0u8; ncols as usize];
+            for &i in &dep {
+                for &c in &rows[i] {
+                    parity[c as usize] ^= 1;
+                }
+            }
+            assert!(parity.iter().all(|&p| p == 0));
+        }
+    }
 
     #[test]
     fn finds_a_dependency() {

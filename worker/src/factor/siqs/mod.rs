@@ -143,15 +143,11 @@ impl Sieve {
             for i in 1..=count {
                 sieve::sieve(&self.fb, &pb, self.first, self.init, &mut arr);
                 sieve::scan(&arr, &mut cands);
-                let div = sieve::Divider {
-                    fb: &self.fb,
-                    pa: &pa,
-                    pb: &pb,
-                    n: self.n,
-                    m: self.m,
-                    lp_bound: self.lp_bound,
-                };
-                found.extend(cands.iter().filter_map(|&c| div.relation(c, &mut factors)));
+                if !cands.is_empty() {
+                    let mut div =
+                        sieve::Divider::new(&self.fb, &pa, &pb, self.n, self.m, self.lp_bound);
+                    found.extend(cands.iter().filter_map(|&c| div.relation(c, &mut factors)));
+                }
                 for r in found.drain(..) {
                     self.add(r);
                 }
