@@ -2,7 +2,8 @@
 //!
 //! The pipeline for `n`:
 //! 1. factors of 2 by shifting, then trial division by the primes below 4096 with
-//!    multiply-by-inverse tests ([`trial`]); a cofactor below `4096^2` is then prime;
+//!    multiply-by-inverse tests ([`trial`]), eight primes per test; a cofactor below 2^19 is
+//!    finished by a compile-time smallest-factor table, and one below `4096^2` is prime;
 //! 2. each remaining cofactor is tested for primality (deterministic Miller-Rabin below
 //!    2^64, BPSW above: [`prime`]) and for being a perfect power;
 //! 3. a composite is split by the algorithm that suits its size — Pollard-Brent rho for
@@ -59,7 +60,11 @@ pub fn factor_into(n: u128, out: &mut Vec<u128>) {
     if n == 1 {
         return;
     }
-    if n <= u64::MAX as u128 {
+    if n <= u32::MAX as u128 {
+        if let Trial::Rest(m) = trial::trial_u32(n as u32, out) {
+            factor_hard_u64(m, out);
+        }
+    } else if n <= u64::MAX as u128 {
         if let Trial::Rest(m) = trial::trial_u64(n as u64, 1, out) {
             factor_hard_u64(m, out);
         }
