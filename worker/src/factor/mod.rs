@@ -114,6 +114,9 @@ fn factor_hard_u64(m: u64, out: &mut Vec<u128>) {
 
 /// Below this many bits a u64 composite is split by rho; above, by ECM.
 const RHO_MAX_BITS_U64: u32 = 40;
+/// Above that, one curve at each of the first [`SMALL_LEVELS`] ECM levels comes first: the
+/// factor sizes are unknown, and on random u64s most splits are of factors below 2^22
+/// (measured instruction counts: 13% less on random u64, 4% more on 32+32-bit semiprimes).
 const SMALL_LEVELS: usize = 3;
 const SMALL_CURVES: u32 = 1;
 
