@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release -p worker --example factor_classes -- [--runs K] [--limit N]
-//!     [--latency] [--coreutils] [--no-check] FILE...
+//!     [--latency] [--divisors] [--coreutils] [--no-check] FILE...
 //! ```
 //!
 //! Per file it prints numbers/s (engine only: the numbers are parsed before timing), and with
@@ -13,17 +13,20 @@
 //! factors are ascending, prime, and multiply back to n. `--coreutils` also runs
 //! `factor < FILE > /dev/null` (end to end, including process start and I/O) and prints the
 //! ratio. With `--runs K` each measurement is repeated K times and the median is reported.
+//! `--divisors` times factoring plus streaming every divisor (ascending) to a visitor that
+//! checks the order and counts, per number, and prints the divisor count and time of each.
 //! Pin it for stable figures: `taskset -c 1 target/release/examples/factor_classes ...`.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use worker::factor::{factor_into, is_prime};
+use worker::factor::{divisor_count, factor_into, for_each_divisor, is_prime};
 
 struct Options {
     runs: usize,
     limit: usize,
     latency: bool,
+    divisors: bool,
     coreutils: bool,
     check: bool,
     files: Vec<String>,
@@ -34,6 +37,7 @@ fn parse_args() -> Result<Options, String> {
         runs: 1,
         limit: usize::MAX,
         latency: false,
+        divisors: false,
         coreutils: false,
         check: true,
         files: Vec::new(),
@@ -44,6 +48,7 @@ fn parse_args() -> Result<Options, String> {
             "--runs" => o.runs = number_arg(&a, args.next())?.max(1),
             "--limit" => o.limit = number_arg(&a, args.next())?,
             "--latency" => o.latency = true,
+            "--divisors" => o.divisors = true,
             "--coreutils" => o.coreutils = true,
             "--no-check" => o.check = false,
             "-h" | "--help" => return Err(String::new()),
@@ -70,7 +75,7 @@ fn main() {
                 eprintln!("factor_classes: {e}");
             }
             eprintln!(
-                "usage: factor_classes [--runs K] [--limit N] [--latency] [--coreutils] [--no-check] FILE..."
+                "usage: factor_classes [--runs K] [--limit N] [--latency] [--divisors] [--coreutils] [--no-check] FILE..."
             );
             std::process::exit(2);
         }
@@ -95,6 +100,9 @@ fn run_file(file: &str, opts: &Options) -> Result<(), String> {
         .collect::<Result<_, _>>()?;
     if nums.is_empty() {
         return Err("no numbers".into());
+    }
+    if opts.divisors {
+        return run_divisors(&nums, opts);
     }
     let latency = opts.latency || nums.iter().any(|&n| n >= 1 << 40);
     let name = std::path::Path::new(file)
@@ -203,6 +211,37 @@ fn run_file(file: &str, opts: &Options) -> Result<(), String> {
             c.as_secs_f64(),
             human(nums.len() as f64 / cw[0].as_secs_f64()),
             rate / crate_,
+        );
+    }
+    Ok(())
+}
+
+/// Factor and stream all divisors of each number, timed (median of the runs).
+fn run_divisors(nums: &[u128], opts: &Options) -> Result<(), String> {
+    let mut buf = Vec::with_capacity(128);
+    for &n in nums {
+        let mut times = Vec::new();
+        let mut count = 0u64;
+        for _ in 0..opts.runs {
+            let start = Instant::now();
+            factor_into(n, &mut buf);
+            count = 0;
+            let mut last = 0u128;
+            let mut ordered = true;
+            for_each_divisor(&buf, |d| {
+                ordered &= d > last;
+                last = d;
+                count += 1;
+            });
+            times.push(start.elapsed());
+            if !ordered || last != n || count != divisor_count(&buf) {
+                return Err(format!("{n}: divisors out of order or incomplete"));
+            }
+        }
+        println!(
+            "{n}: {count} divisors, factor + all divisors in {} (median of {} runs)",
+            dur(median(&mut times)),
+            opts.runs
         );
     }
     Ok(())
