@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release -p worker --example factor_classes -- [--runs K] [--limit N]
-//!     [--latency] [--divisors] [--coreutils] [--no-check] FILE...
+//!     [--latency] [--top K] [--divisors] [--coreutils] [--no-check] FILE...
 //! ```
 //!
 //! Per file it prints numbers/s (engine only: the numbers are parsed before timing), and with
@@ -13,6 +13,7 @@
 //! factors are ascending, prime, and multiply back to n. `--coreutils` also runs
 //! `factor < FILE > /dev/null` (end to end, including process start and I/O) and prints the
 //! ratio. With `--runs K` each measurement is repeated K times and the median is reported.
+//! `--top K` lists the K slowest numbers of the last run (with per-number timing).
 //! `--divisors` times factoring plus streaming every divisor (ascending) to a visitor that
 //! checks the order and counts, per number, and prints the divisor count and time of each.
 //! Pin it for stable figures: `taskset -c 1 target/release/examples/factor_classes ...`.
@@ -27,6 +28,7 @@ struct Options {
     limit: usize,
     latency: bool,
     divisors: bool,
+    top: usize,
     coreutils: bool,
     check: bool,
     files: Vec<String>,
@@ -38,6 +40,7 @@ fn parse_args() -> Result<Options, String> {
         limit: usize::MAX,
         latency: false,
         divisors: false,
+        top: 0,
         coreutils: false,
         check: true,
         files: Vec::new(),
@@ -49,6 +52,7 @@ fn parse_args() -> Result<Options, String> {
             "--limit" => o.limit = number_arg(&a, args.next())?,
             "--latency" => o.latency = true,
             "--divisors" => o.divisors = true,
+            "--top" => o.top = number_arg(&a, args.next())?,
             "--coreutils" => o.coreutils = true,
             "--no-check" => o.check = false,
             "-h" | "--help" => return Err(String::new()),
@@ -75,7 +79,7 @@ fn main() {
                 eprintln!("factor_classes: {e}");
             }
             eprintln!(
-                "usage: factor_classes [--runs K] [--limit N] [--latency] [--divisors] [--coreutils] [--no-check] FILE..."
+                "usage: factor_classes [--runs K] [--limit N] [--latency] [--top K] [--divisors] [--coreutils] [--no-check] FILE..."
             );
             std::process::exit(2);
         }
@@ -104,7 +108,8 @@ fn run_file(file: &str, opts: &Options) -> Result<(), String> {
     if opts.divisors {
         return run_divisors(&nums, opts);
     }
-    let latency = opts.latency || nums.iter().any(|&n| n >= 1 << 40);
+    let latency = opts.latency || opts.top > 0 || nums.iter().any(|&n| n >= 1 << 40);
+    let mut slowest: Vec<(Duration, u128)> = Vec::new();
     let name = std::path::Path::new(file)
         .file_name()
         .map_or(file.into(), |s| s.to_string_lossy().into_owned());
@@ -120,6 +125,7 @@ fn run_file(file: &str, opts: &Options) -> Result<(), String> {
         let start = Instant::now();
         if latency {
             sum_lat = Duration::ZERO;
+            slowest.clear();
             for &n in &nums {
                 let t = Instant::now();
                 factor_into(n, &mut buf);
@@ -127,6 +133,9 @@ fn run_file(file: &str, opts: &Options) -> Result<(), String> {
                 sum_lat += dt;
                 if dt > worst.0 {
                     worst = (dt, n);
+                }
+                if opts.top > 0 {
+                    slowest.push((dt, n));
                 }
                 sink = sink.wrapping_add(buf.last().copied().unwrap_or(0));
             }
@@ -163,6 +172,10 @@ fn run_file(file: &str, opts: &Options) -> Result<(), String> {
         );
     }
     println!("{line}");
+    slowest.sort_unstable_by(|a, b| b.cmp(a));
+    for (dt, n) in slowest.iter().take(opts.top) {
+        println!("  slow: {n} in {}", dur(*dt));
+    }
 
     // Check every result (untimed).
     if opts.check {

@@ -146,14 +146,19 @@ fn split_u64(x: u64) -> u64 {
     let mut rng = arith::SplitMix::new(x);
     // The factor sizes are unknown: a few cheap curves first catch the small ones.
     let start = ecm_level_u64(bits);
-    for level in 0..start.min(SMALL_LEVELS) {
-        if let Some(d) = ecm::ecm(&m, ecm::plan(level), SMALL_CURVES, &mut rng) {
-            return d as u64;
-        }
-    }
-    for level in start..=ecm::LEVELS.len().min(9) {
-        if let Some(d) = ecm::ecm(&m, ecm::plan(level), 64, &mut rng) {
-            return d as u64;
+    let levels = (0..start.min(SMALL_LEVELS))
+        .map(|l| (l, SMALL_CURVES))
+        .chain((start..=ecm::LEVELS.len().min(9)).map(|l| (l, 64)));
+    for (level, curves) in levels {
+        match ecm::ecm(&m, ecm::plan(level), curves, &mut rng) {
+            ecm::Found::Factor(d) => return d as u64,
+            // Several small factors found together: rho isolates the smallest.
+            ecm::Found::AllAtOnce => {
+                if let Some(d) = rho::brent(&m, 1, 2, 1 << 16) {
+                    return d as u64;
+                }
+            }
+            ecm::Found::Nothing => {}
         }
     }
     for c in 1..64u64 {
@@ -223,8 +228,14 @@ fn split_u128(x: u128) -> u128 {
     }
     let mut rng = arith::SplitMix::new(x as u64 ^ (x >> 64) as u64);
     for (level, &count) in [6, 8].into_iter().zip(&curves) {
-        if let Some(d) = ecm::ecm(&m, ecm::plan(level), count, &mut rng) {
-            return d;
+        match ecm::ecm(&m, ecm::plan(level), count, &mut rng) {
+            ecm::Found::Factor(d) => return d,
+            ecm::Found::AllAtOnce => {
+                if let Some(d) = rho::brent(&m, 1, 3, 1 << 16) {
+                    return d;
+                }
+            }
+            ecm::Found::Nothing => {}
         }
     }
     // Two large factors: the quadratic sieve (milliseconds).
@@ -234,7 +245,7 @@ fn split_u128(x: u128) -> u128 {
     // The sieve gives up only in pathological cases; ECM and rho, with ever new curves and
     // walks, then find a factor with probability 1.
     loop {
-        if let Some(d) = ecm::ecm(&m, ecm::plan(ECM_FALLBACK_LEVEL), 100, &mut rng) {
+        if let ecm::Found::Factor(d) = ecm::ecm(&m, ecm::plan(ECM_FALLBACK_LEVEL), 100, &mut rng) {
             return d;
         }
         for c in 2..6 {
