@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release -p worker --example factor_classes -- [--runs K] [--limit N]
-//!     [--latency] [--top K] [--divisors] [--coreutils] [--no-check] FILE...
+//!     [--latency] [--top K] [--print] [--divisors] [--coreutils] [--no-check] FILE...
 //! ```
 //!
 //! Per file it prints numbers/s (engine only: the numbers are parsed before timing), and with
@@ -13,6 +13,8 @@
 //! factors are ascending, prime, and multiply back to n. `--coreutils` also runs
 //! `factor < FILE > /dev/null` (end to end, including process start and I/O) and prints the
 //! ratio. With `--runs K` each measurement is repeated K times and the median is reported.
+//! `--print` only prints every factorization as coreutils `factor` does (`N: p1 p2 ...`), to
+//! compare with it by `diff`.
 //! `--top K` lists the K slowest numbers of the last run (with per-number timing).
 //! `--divisors` times factoring plus streaming every divisor (ascending) to a visitor that
 //! checks the order and counts, per number, and prints the divisor count and time of each.
@@ -29,6 +31,7 @@ struct Options {
     latency: bool,
     divisors: bool,
     top: usize,
+    print: bool,
     coreutils: bool,
     check: bool,
     files: Vec<String>,
@@ -41,6 +44,7 @@ fn parse_args() -> Result<Options, String> {
         latency: false,
         divisors: false,
         top: 0,
+        print: false,
         coreutils: false,
         check: true,
         files: Vec::new(),
@@ -53,6 +57,7 @@ fn parse_args() -> Result<Options, String> {
             "--latency" => o.latency = true,
             "--divisors" => o.divisors = true,
             "--top" => o.top = number_arg(&a, args.next())?,
+            "--print" => o.print = true,
             "--coreutils" => o.coreutils = true,
             "--no-check" => o.check = false,
             "-h" | "--help" => return Err(String::new()),
@@ -79,7 +84,7 @@ fn main() {
                 eprintln!("factor_classes: {e}");
             }
             eprintln!(
-                "usage: factor_classes [--runs K] [--limit N] [--latency] [--top K] [--divisors] [--coreutils] [--no-check] FILE..."
+                "usage: factor_classes [--runs K] [--limit N] [--latency] [--top K] [--print] [--divisors] [--coreutils] [--no-check] FILE..."
             );
             std::process::exit(2);
         }
@@ -107,6 +112,17 @@ fn run_file(file: &str, opts: &Options) -> Result<(), String> {
     }
     if opts.divisors {
         return run_divisors(&nums, opts);
+    }
+    if opts.print {
+        use std::io::Write;
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let mut buf = Vec::new();
+        for &n in &nums {
+            factor_into(n, &mut buf);
+            let line: String = buf.iter().map(|p| format!(" {p}")).collect();
+            writeln!(out, "{n}:{line}").map_err(|e| e.to_string())?;
+        }
+        return out.flush().map_err(|e| e.to_string());
     }
     let latency = opts.latency || opts.top > 0 || nums.iter().any(|&n| n >= 1 << 40);
     let mut slowest: Vec<(Duration, u128)> = Vec::new();
