@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release -p worker --example factor_classes -- [--runs K] [--limit N]
-//!     [--latency] [--top K] [--print] [--divisors] [--coreutils] [--no-check] FILE...
+//!     [--latency] [--top K] [--print] [--divisors] [--coreutils] [--pari] [--no-check] FILE...
 //! ```
 //!
 //! Per file it prints numbers/s (engine only: the numbers are parsed before timing), and with
@@ -12,7 +12,8 @@
 //! worst latency and the number that took longest. Every factorization is then checked: the
 //! factors are ascending, prime, and multiply back to n. `--coreutils` also runs
 //! `factor < FILE > /dev/null` (end to end, including process start and I/O) and prints the
-//! ratio. With `--runs K` each measurement is repeated K times and the median is reported.
+//! ratio. `--pari` times PARI/GP's `factorint` on the same numbers (its own CPU-time clock,
+//! `gettime`; `gp` must be on PATH) and prints the ratio. With `--runs K` each measurement is repeated K times and the median is reported.
 //! `--print` only prints every factorization as coreutils `factor` does (`N: p1 p2 ...`), to
 //! compare with it by `diff`.
 //! `--top K` lists the K slowest numbers of the last run (with per-number timing).
@@ -33,6 +34,7 @@ struct Options {
     top: usize,
     print: bool,
     coreutils: bool,
+    pari: bool,
     check: bool,
     files: Vec<String>,
 }
@@ -46,6 +48,7 @@ fn parse_args() -> Result<Options, String> {
         top: 0,
         print: false,
         coreutils: false,
+        pari: false,
         check: true,
         files: Vec::new(),
     };
@@ -59,6 +62,7 @@ fn parse_args() -> Result<Options, String> {
             "--top" => o.top = number_arg(&a, args.next())?,
             "--print" => o.print = true,
             "--coreutils" => o.coreutils = true,
+            "--pari" => o.pari = true,
             "--no-check" => o.check = false,
             "-h" | "--help" => return Err(String::new()),
             _ if a.starts_with("--") => return Err(format!("unknown option {a}")),
@@ -84,7 +88,7 @@ fn main() {
                 eprintln!("factor_classes: {e}");
             }
             eprintln!(
-                "usage: factor_classes [--runs K] [--limit N] [--latency] [--top K] [--print] [--divisors] [--coreutils] [--no-check] FILE..."
+                "usage: factor_classes [--runs K] [--limit N] [--latency] [--top K] [--print] [--divisors] [--coreutils] [--pari] [--no-check] FILE..."
             );
             std::process::exit(2);
         }
@@ -202,6 +206,17 @@ fn run_file(file: &str, opts: &Options) -> Result<(), String> {
         println!("{name}: all {} factorizations checked", nums.len());
     }
 
+    if opts.pari {
+        let t = pari_time(&nums, opts.runs)?;
+        let prate = nums.len() as f64 / t.as_secs_f64().max(1e-3);
+        println!(
+            "{name}: PARI/GP factorint {} /s by its CPU time (median of {} runs, {:.3} s); engine / PARI = {:.2}x by CPU time",
+            human(prate),
+            opts.runs,
+            t.as_secs_f64(),
+            cpu_rate / prate
+        );
+    }
     if opts.coreutils {
         let mut cw = Vec::new();
         let mut ccpu = Vec::new();
@@ -274,6 +289,38 @@ fn run_divisors(nums: &[u128], opts: &Options) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// Median CPU time PARI/GP's `factorint` takes on `nums` (its `gettime` clock), or an error.
+fn pari_time(nums: &[u128], runs: usize) -> Result<Duration, String> {
+    use std::io::Write;
+    let list: Vec<String> = nums.iter().map(|n| n.to_string()).collect();
+    let script = format!(
+        "v=[{}];\nfor(r=1,{runs},gettime();for(i=1,#v,factorint(v[i]));print(gettime()));\nquit\n",
+        list.join(",")
+    );
+    let mut child = Command::new("gp")
+        .args(["-q", "-f", "--default", "parisizemax=1000000000"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("gp: {e}"))?;
+    let mut stdin = child.stdin.take().ok_or("gp: no stdin")?;
+    let writer = std::thread::spawn(move || stdin.write_all(script.as_bytes()));
+    let out = child.wait_with_output().map_err(|e| format!("gp: {e}"))?;
+    writer
+        .join()
+        .map_err(|_| "gp: writer thread panicked".to_string())?
+        .map_err(|e| format!("gp: {e}"))?;
+    let mut ms: Vec<Duration> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse::<u64>().ok())
+        .map(Duration::from_millis)
+        .collect();
+    if ms.is_empty() {
+        return Err(format!("gp printed no timings (status {})", out.status));
+    }
+    Ok(median(&mut ms))
 }
 
 fn check(n: u128, f: &[u128]) -> Result<(), String> {
