@@ -300,7 +300,7 @@ fn pari_time(nums: &[u128], runs: usize) -> Result<Duration, String> {
         list.join(",")
     );
     let mut child = Command::new("gp")
-        .args(["-q", "-f", "--default", "parisizemax=1000000000"])
+        .args(["-q", "-f", "--default", "parisize=64000000"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
