@@ -257,6 +257,17 @@ impl Child {
         Ok(status)
     }
 
+    /// Reaps a child that [`Child::peek_exited`] saw exit, without asking again (one
+    /// `waitid` instead of two; it does not block since the child is a zombie), and settles
+    /// its group as [`Child::try_wait`] does.
+    pub(crate) fn reap_exited(&self) -> Result<ExitStatus, Error> {
+        let mut st = self.lock();
+        if let Some(s) = st.status {
+            return Ok(s);
+        }
+        self.reap_locked(&mut st)
+    }
+
     /// Non-blocking: has the child exited? Unlike [`Child::try_wait`] this does not reap it,
     /// so its pid and group id stay pinned (a zombie keeps both) while the caller drains
     /// pipes or signals the group.

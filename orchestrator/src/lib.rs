@@ -10,6 +10,10 @@
 //!   [`Child::terminate`] (TERM → grace → KILL on the group).
 //! * [`Communicate`]: feed stdin and capture stdout/stderr at once under a deadline.
 //! * [`Pipeline`]: stages joined by kernel pipes, one group, one deadline, SIGPIPE-aware status.
+//! * [`supervisor`]: many children at once on one event loop (pidfds, pipes, signals, timers).
+//! * [`run`] and [`report`]: `orchestrator run` as a library — templates, inputs, retries,
+//!   halts, Ctrl-C; grouped/ordered output, joblog, JSON, progress. [`guardian`] kills every
+//!   job's group if the orchestrator dies.
 //! * [`pool::Pool`]: a crash-proof pool of persistent `worker serve` processes.
 //! * [`cli`]: the `orchestrator` command line, a thin shell over the above.
 //!
@@ -40,11 +44,14 @@ pub mod cli;
 pub mod command;
 pub mod communicate;
 pub mod error;
+pub mod guardian;
 pub mod launch;
 pub(crate) mod lifecycle;
 pub mod pipeline;
 pub mod pipes;
 pub mod pool;
+pub mod report;
+pub mod run;
 pub mod signal;
 pub(crate) mod sink;
 pub mod status;

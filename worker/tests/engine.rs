@@ -102,6 +102,23 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Products of two random u64: every shape of u128 factorization, including two large
+    /// factors.
+    #[test]
+    fn products_of_two_u64_are_complete(a in 1u64.., b in 1u64..) {
+        let n = a as u128 * b as u128;
+        assert_complete(n, &factor(n));
+    }
+
+    #[test]
+    fn any_u128_is_complete(n: u128) {
+        assert_complete(n, &factor(n));
+    }
+}
+
 #[test]
 fn seed_numbers_and_their_divisors() {
     let cases: [(u128, &[u128], &[u128]); 4] = [
@@ -192,22 +209,14 @@ fn products_of_known_primes() {
     for &p in &KNOWN_PRIMES {
         assert_eq!(factor(p), [p]);
     }
-    // Every pair whose smaller factor has at most 48 bits.
+    // Every pair, including the hard ones (two factors of 60-64 bits).
     for (i, &p) in KNOWN_PRIMES.iter().enumerate() {
         for &q in &KNOWN_PRIMES[i..] {
             let Some(n) = p.checked_mul(q) else { continue };
-            if p.min(q) >= 1 << 48 {
-                continue;
-            }
             let mut want = vec![p, q];
             want.sort_unstable();
             assert_eq!(factor(n), want, "{p} * {q}");
         }
-    }
-    // Hard semiprimes: two large factors (60 to 64 bits).
-    for (p, q) in [(9, 10), (12, 15), (16, 19), (18, 20), (11, 19)] {
-        let (p, q) = (KNOWN_PRIMES[p], KNOWN_PRIMES[q]);
-        assert_eq!(factor(p * q), [p.min(q), p.max(q)], "{p} * {q}");
     }
     // Triples of 40-bit primes.
     for &p in &KNOWN_PRIMES[..3] {
@@ -222,6 +231,21 @@ fn products_of_known_primes() {
             }
         }
     }
+}
+
+#[test]
+fn many_factors_just_above_the_trial_bound() {
+    // Every ECM curve finds all of these at once; rho has to isolate them.
+    assert_eq!(
+        factor(8545689073429061113),
+        [7, 163, 4357, 7129, 9161, 26321]
+    );
+    assert_eq!(factor(4099 * 4111 * 4127 * 4129), [4099, 4111, 4127, 4129]);
+    let ten: [u128; 10] = [4099, 4111, 4127, 4129, 4133, 4139, 4153, 4157, 4159, 4177];
+    assert_eq!(factor(ten.iter().product()), ten);
+    // Three 41-bit primes: a 121-bit number the sieve splits into a prime and a semiprime.
+    let three: [u128; 3] = [1099511627791, 1099511640127, 1099511652571];
+    assert_eq!(factor(three.iter().product()), three);
 }
 
 #[test]

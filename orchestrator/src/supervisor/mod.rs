@@ -42,7 +42,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -414,6 +414,12 @@ impl<T> Supervisor<T> {
             KIND_STDERR => self.service(slot, Stream::Stderr, on),
             _ => {}
         }
+        let u = &self.units[slot];
+        if u.life.exited_at().is_none() && !u.stdout.is_open() && !u.stderr.is_open() {
+            // Both pipes closed: the child is most likely gone already (saves waiting for
+            // its pidfd's event in another round).
+            self.check_exit(slot, now, on);
+        }
         self.advance(slot, now, on);
     }
 
@@ -459,7 +465,19 @@ impl<T> Supervisor<T> {
             })
         });
         match res {
-            Ok(Some(eof)) => deregister(&self.poll, &eof),
+            Ok(Some(eof)) => {
+                // Closing our only copy of the pipe end removes it from the epoll set (no
+                // other process holds a copy: jobs get it close-on-exec, and `spawn` returns
+                // after their exec); an explicit EPOLL_CTL_DEL would be one more syscall.
+                drop(eof);
+                // One pipe at end of file usually means the child is exiting: its other pipe
+                // and its exit are likely ready too. Looking now saves epoll round trips.
+                let other = match stream {
+                    Stream::Stdout => Stream::Stderr,
+                    Stream::Stderr => Stream::Stdout,
+                };
+                self.service(slot, other, on);
+            }
             Ok(None) => {}
             Err(_) => {} // the sink closed itself; the fd is gone from epoll with it
         }
@@ -495,6 +513,17 @@ impl<T> Supervisor<T> {
                 self.timers.push(Reverse((t, slot, u.generation)));
             }
         }
+        // Entries of finished children stay until their time comes (a job with a 1 h timeout
+        // that took 1 ms leaves one for an hour): drop them once they outnumber the live ones,
+        // so the heap stays proportional to the running children.
+        if self.timers.len() > 2 * self.units.len() + 1024 {
+            let units = &self.units;
+            self.timers.retain(|Reverse((t, slot, generation))| {
+                units
+                    .get(*slot)
+                    .is_some_and(|u| u.generation == *generation && u.scheduled == Some(*t))
+            });
+        }
     }
 
     fn run_timers(&mut self, now: Instant, on: &mut dyn FnMut(Event<'_, T>)) {
@@ -529,24 +558,15 @@ impl<T> Supervisor<T> {
         self.service(slot, Stream::Stdout, on);
         self.service(slot, Stream::Stderr, on);
         let mut u = self.units.remove(slot);
-        for sink in [&mut u.stdout, &mut u.stderr] {
-            if let Some(r) = sink.close() {
-                deregister(&self.poll, &r);
-            }
-        }
-        if let Some(p) = u.child.pidfd() {
-            let _ = self
-                .poll
-                .registry()
-                .deregister(&mut SourceFd(&p.as_raw_fd()));
-        }
+        // The pipes and the pidfd leave the epoll set when they are closed (see `service`).
+        drop(u.stdout.close());
+        drop(u.stderr.close());
         let now = Instant::now();
         // The child has exited (that is what finishes a unit), so this does not block. It
         // fails only if someone else reaped our child (SIGCHLD ignored): no status then.
-        let status = match u.child.try_wait() {
-            Ok(Some(s)) => s,
-            Ok(None) => u.child.kill().unwrap_or(ExitStatus::Code(-1)),
-            Err(_) => ExitStatus::Code(-1),
+        let status = match u.life.exited_at() {
+            Some(_) => u.child.reap_exited().unwrap_or(ExitStatus::Code(-1)),
+            None => u.child.kill().unwrap_or(ExitStatus::Code(-1)),
         };
         let leaked = leaked || u.child.leaked();
         let stopped = u.life.stopped();
@@ -636,12 +656,6 @@ impl Supervisor<usize> {
             .map(|r| r.expect("every spec got a result before the loop ended"))
             .collect())
     }
-}
-
-fn deregister(poll: &Poll, r: &PipeReader) {
-    let _ = poll
-        .registry()
-        .deregister(&mut SourceFd(&r.as_fd().as_raw_fd()));
 }
 
 fn stdio_for(o: Output) -> Stdio {

@@ -436,10 +436,127 @@ pub fn child_set_parent_death_kill(parent: Pid) -> io::Result<()> {
     Ok(())
 }
 
+/// Forks the guardian process (see `guardian.rs`) and returns its pid and the write end of
+/// its pipe. The guardian reads native-endian `i32` records from the pipe (`+pgid`: watch
+/// this process group, `-pgid`: forget it); at end of file — this process exited or was
+/// killed — it sends SIGKILL to every group still watched, then exits.
+///
+/// The child runs this program's code after `fork` without `exec`, which is sound only in
+/// a single-threaded process: this fails (`Unsupported`) if more than one thread runs.
+///
+/// # Errors
+/// The pipe or the fork fails, or the process has several threads.
+pub fn spawn_guardian() -> io::Result<(Pid, OwnedFd)> {
+    if thread_count() != Some(1) {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "the guardian must be started while the process has a single thread",
+        ));
+    }
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` is a valid array of two c_ints for pipe2 to fill.
+    check_err(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: both fds were just created by the kernel and nothing else owns them.
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // SAFETY: the process has a single thread (checked above), so the child is a complete
+    // copy in a consistent state and may run ordinary code (it allocates only a set).
+    let pid = check_err(unsafe { libc::fork() })?;
+    if pid == 0 {
+        drop(w);
+        guardian_main(r);
+    }
+    drop(r);
+    Ok((pid, w))
+}
+
+/// The guardian's body, in the forked child. Never returns.
+fn guardian_main(r: OwnedFd) -> ! {
+    use std::os::fd::IntoRawFd;
+    let keep = r.into_raw_fd();
+    // SAFETY: plain syscalls on integers and a NUL-terminated literal path; they only change
+    // this (child) process: its group, signal dispositions, directory and fd table.
+    unsafe {
+        libc::setpgid(0, 0); // out of the orchestrator's group: its Ctrl-C is not ours
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+        libc::signal(libc::SIGQUIT, libc::SIG_IGN);
+        libc::chdir(c"/".as_ptr());
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if null >= 0 {
+            libc::dup2(null, 0);
+            libc::dup2(null, 1);
+            libc::dup2(null, 2);
+        }
+        // Hold nothing of the orchestrator's (its stdout, its jobs' pipes): only our pipe.
+        if keep > 3 {
+            libc::close_range(3, (keep - 1) as libc::c_uint, 0);
+        }
+        libc::close_range((keep + 1) as libc::c_uint, libc::c_uint::MAX, 0);
+    }
+    let mut groups = std::collections::HashSet::<i32>::new();
+    let mut buf = [0u8; 4096];
+    let mut have = 0usize;
+    loop {
+        // SAFETY: `buf[have..]` is writable memory of the given length.
+        let n = unsafe { libc::read(keep, buf[have..].as_mut_ptr().cast(), buf.len() - have) };
+        if n < 0 {
+            if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            break;
+        }
+        if n == 0 {
+            break;
+        }
+        have += n as usize;
+        let whole = have - have % 4;
+        for rec in buf[..whole].chunks_exact(4) {
+            let v = i32::from_ne_bytes([rec[0], rec[1], rec[2], rec[3]]);
+            if v > 0 {
+                groups.insert(v);
+            } else if v < 0 {
+                groups.remove(&-v);
+            }
+        }
+        buf.copy_within(whole..have, 0);
+        have -= whole;
+        // Let records pile up in the pipe for a moment: a writer wakes a reader only if it
+        // sleeps in read(), so this keeps the guardian to ~200 wake-ups a second however fast
+        // jobs start, at the price of noticing the orchestrator's death up to 5 ms later.
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    for g in groups {
+        // SAFETY: killpg takes plain integers.
+        unsafe { libc::killpg(g, libc::SIGKILL) };
+    }
+    // SAFETY: _exit has no preconditions; it skips the parent's atexit handlers and buffers.
+    unsafe { libc::_exit(0) }
+}
+
 /// The calling process's PID.
 pub fn getpid() -> Pid {
     // SAFETY: getpid has no preconditions.
     unsafe { libc::getpid() }
+}
+
+/// The soft `RLIMIT_NOFILE`: how many fds this process may have open.
+pub fn nofile_limit() -> io::Result<u64> {
+    // SAFETY: rlimit is plain data; zero is valid.
+    let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: `lim` is a valid, writable rlimit.
+    check_err(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) })?;
+    Ok(lim.rlim_cur as u64)
+}
+
+/// Number of fds this process has open now (from `/proc/self/fd`, Linux).
+pub fn open_fd_count() -> Option<usize> {
+    // The directory handle itself is one of the entries.
+    Some(
+        std::fs::read_dir("/proc/self/fd")
+            .ok()?
+            .count()
+            .saturating_sub(1),
+    )
 }
 
 /// Number of threads of this process (from `/proc/self/status`), for tests and reports.

@@ -196,3 +196,35 @@ fn a_waker_interrupts_a_turn_from_another_thread() {
     });
     t.join().unwrap();
 }
+
+#[test]
+fn the_end_of_a_line_input_wakes_a_waiting_loop() {
+    use orchestrator::run::input::{Feed, Inputs, LineSource, Next};
+    let mut sup = Supervisor::<()>::new().unwrap();
+    let (r, mut w) = orchestrator::pipes::pipe().unwrap();
+    let src = LineSource::from_reader("pipe", r, b'\n');
+    let mut feed = Feed::start(Inputs::Lines(src), Some(sup.waker().unwrap()), false).unwrap();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        std::thread::sleep(Duration::from_millis(100));
+        w.write_all(b"one\n").unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        drop(w); // end of input, while the loop sleeps
+    });
+    let t0 = Instant::now();
+    let mut lines = 0;
+    loop {
+        match feed.poll_next() {
+            Next::Item(_) => lines += 1,
+            Next::End => break,
+            Next::Failed(e) => panic!("{e}"),
+            Next::Pending => {
+                // Only the reader thread can end this wait early.
+                sup.turn(Some(t0 + secs(10)), &mut |_| {}).unwrap();
+                assert!(t0.elapsed() < secs(5), "the loop was not woken");
+            }
+        }
+    }
+    assert_eq!(lines, 1);
+    writer.join().unwrap();
+}

@@ -16,8 +16,7 @@ pub(crate) trait Monty: Copy {
     /// `x mod n`, into Montgomery form.
     fn residue(&self, x: u128) -> Self::R;
     /// Out of Montgomery form: the plain residue in `0..n`.
-    #[cfg(test)]
-    fn value(&self, a: Self::R) -> u128;
+    fn value_of(&self, a: Self::R) -> u128;
     /// `a * b`.
     fn mul(&self, a: Self::R, b: Self::R) -> Self::R;
     /// `a * a`.

@@ -9,10 +9,54 @@ use super::mont128::Mont128;
 use super::monty::Monty;
 use super::trial::{INV64, NUM_PRIMES, PRIMES, TRIAL_LIMIT};
 
-/// Bases making Miller-Rabin deterministic for all `n < 2^64` (Sinclair, 2011).
-const BASES_U64: [u64; 7] = [2, 325, 9375, 28178, 450775, 9780504, 1795265022];
-/// Bases making Miller-Rabin deterministic for `n < 4_759_123_141` (Jaeschke, 1993).
-const BASES_U32: [u64; 3] = [2, 7, 61];
+/// `(bound, bases)`: Miller-Rabin to these bases is deterministic for `n < bound` (Jaeschke
+/// 1993 for the first; the others from the search records of Sinclair, Worley et al., as
+/// published on miller-rabin.appspot.com). A base that is 0 mod n counts as a pass.
+const BASE_SETS: [(u64, &[u64]); 6] = [
+    (4_759_123_141, &[2, 7, 61]),
+    (
+        350_269_456_337,
+        &[
+            4230279247111683200,
+            14694767155120705706,
+            16641139526367750375,
+        ],
+    ),
+    (
+        55_245_642_489_451,
+        &[
+            2,
+            141889084524735,
+            1199124725622454117,
+            11096072698276303650,
+        ],
+    ),
+    (
+        7_999_252_175_582_851,
+        &[
+            2,
+            4130806001517,
+            149795463772692060,
+            186635894390467037,
+            3967304179347715805,
+        ],
+    ),
+    (
+        585_226_005_592_931_977,
+        &[
+            2,
+            123635709730000,
+            9233062284813009,
+            43835965440333360,
+            761179012939631437,
+            1263739024124850375,
+        ],
+    ),
+    (
+        u64::MAX,
+        &[2, 325, 9375, 28178, 450775, 9780504, 1795265022],
+    ),
+];
 
 /// Whether `n` is prime, for any u64.
 pub fn is_prime_u64(n: u64) -> bool {
@@ -43,17 +87,21 @@ pub fn is_prime_u64(n: u64) -> bool {
 pub(crate) fn is_prime_u64_no_small(n: u64) -> bool {
     debug_assert!(n & 1 == 1 && n > 61);
     let m = Mont64::new(n);
-    if n < 4_759_123_141 {
-        miller_rabin_interleaved(&m, &BASES_U32)
+    // The last set covers every u64 (bound u64::MAX itself is odd and composite).
+    let bases = BASE_SETS
+        .iter()
+        .find(|(bound, _)| n < *bound)
+        .map_or(BASE_SETS[5].1, |s| s.1);
+    if bases[0] == 2 && bases.len() > 3 {
+        // A base-2 pass first rejects nearly every composite at a fraction of the cost.
+        miller_rabin_interleaved(&m, &bases[..1]) && miller_rabin_interleaved(&m, &bases[1..])
     } else {
-        // A base-2 pass first rejects nearly every composite at a seventh of the cost.
-        miller_rabin_interleaved(&m, &BASES_U64[..1])
-            && miller_rabin_interleaved(&m, &BASES_U64[1..])
+        miller_rabin_interleaved(&m, bases)
     }
 }
 
-/// Strong probable-prime test to every base in `bases` at once (bases `< 2^63`; a base
-/// that is `0 mod n` passes). Up to 7 bases.
+/// Strong probable-prime test to every base in `bases` at once (a base that is `0 mod n`
+/// passes). Up to 7 bases.
 fn miller_rabin_interleaved(m: &Mont64, bases: &[u64]) -> bool {
     let n = m.n();
     let nm1 = n - 1;
@@ -312,6 +360,32 @@ mod tests {
             let m = Mont64::new(n);
             let bpsw = strong_probable_prime(&m, 2) && strong_lucas(&m);
             assert_eq!(bpsw, is_prime_u64(n), "n={n}");
+        }
+    }
+
+    #[test]
+    fn every_base_set_agrees_with_bpsw() {
+        let mut rng = super::super::arith::SplitMix::new(11);
+        let bounds = [
+            1u64 << 20,
+            4_759_123_141,
+            350_269_456_337,
+            55_245_642_489_451,
+            7_999_252_175_582_851,
+            585_226_005_592_931_977,
+            u64::MAX,
+        ];
+        for w in bounds.windows(2) {
+            let (lo, hi) = (w[0], w[1]);
+            let mut primes = 0;
+            for _ in 0..5000 {
+                let n = (lo + rng.next_u64() % (hi - lo)) | 1;
+                let m = Mont64::new(n);
+                let bpsw = strong_probable_prime(&m, 2) && strong_lucas(&m);
+                assert_eq!(bpsw, is_prime_u64(n), "n={n}");
+                primes += bpsw as u32;
+            }
+            assert!(primes > 20, "range {lo}..{hi}: too few primes sampled");
         }
     }
 
