@@ -70,19 +70,43 @@ impl Out {
     }
     fn line(&self, s: &str) {
         if !self.json {
-            println!("   {s}");
+            println!("{}", wrap(s, "   ", "     "));
         }
     }
     fn lesson(&self, s: &str) {
         if self.json {
             return;
         }
+        let text = wrap(s, "   → ", "     ");
         if self.color {
-            println!("   \x1b[32m→ {s}\x1b[0m");
+            println!("\x1b[32m{text}\x1b[0m");
         } else {
-            println!("   → {s}");
+            println!("{text}");
         }
     }
+}
+
+/// Word-wraps `s` to 100 columns: `first` before the first line, `rest` before the others.
+fn wrap(s: &str, first: &str, rest: &str) -> String {
+    const WIDTH: usize = 100;
+    let mut out = String::from(first);
+    let mut col = first.chars().count();
+    let mut at_start = true;
+    for word in s.split(' ') {
+        let w = word.chars().count();
+        if !at_start && col + 1 + w > WIDTH {
+            out.push('\n');
+            out.push_str(rest);
+            col = rest.chars().count();
+        } else if !at_start {
+            out.push(' ');
+            col += 1;
+        }
+        out.push_str(word);
+        col += w;
+        at_start = false;
+    }
+    out
 }
 
 fn secs(d: Duration) -> f64 {
@@ -580,12 +604,105 @@ fn bounded_queues(out: &Out) -> Result<Value, String> {
         "a fast stage waits for a slow one instead of filling memory; closing the queue is \
          the end-of-input signal, so no stage busy-waits",
     );
-    Ok(json!({
+    let mut v = json!({
         "items": items,
         "capacity": capacity,
         "done": done,
         "producer_blocked": blocked,
         "max_queue_depth": max_depth,
+        "ms": took.as_secs_f64() * 1000.0,
+    });
+    v["pool_crash"] = pool_survives_a_killed_worker(out)?;
+    Ok(v)
+}
+
+/// 5b. The worker pool loses a worker to SIGKILL mid-run and loses no number.
+fn pool_survives_a_killed_worker(out: &Out) -> Result<Value, String> {
+    use crate::pool::{Pool, PoolEvent};
+    use std::sync::{Arc, Mutex};
+
+    let Some(worker) = sibling("worker") else {
+        out.line("(the `worker` binary is not next to this program: pool part skipped)");
+        return Ok(json!({ "skipped": "worker binary not found" }));
+    };
+    let pids = Arc::new(Mutex::new(Vec::<u32>::new()));
+    let seen = Arc::clone(&pids);
+    let mut pool = Pool::builder()
+        .procs(2)
+        .worker(worker)
+        .on_event(move |e| {
+            if let PoolEvent::Started { pid, .. } = e {
+                seen.lock().unwrap_or_else(|e| e.into_inner()).push(*pid);
+            }
+        })
+        .start()
+        .map_err(|e| e.to_string())?;
+    // 40,000 products of two 24-to-32-bit numbers: enough work to be mid-run at the kill.
+    let count = 40_000u64;
+    let numbers: Vec<u128> = (0..count)
+        .map(|i| u128::from((1u64 << 24) + i * 7919) * u128::from((1u64 << 31) + i * 104_729))
+        .collect();
+    let mut killed: Option<u32> = None;
+    let mut wrong = 0u64;
+    let mut next = 0u64;
+    let t = Instant::now();
+    let summary = pool
+        .run_numbers(
+            crate::pool::Mode::Primes,
+            None,
+            numbers.clone(),
+            |index, result| {
+                if index != next {
+                    wrong += 1; // out of order or duplicated
+                }
+                next = index + 1;
+                let ok = result.is_ok_and(|f| {
+                    f.iter().product::<u128>() == numbers[index as usize]
+                        && f.windows(2).all(|w| w[0] <= w[1])
+                });
+                if !ok {
+                    wrong += 1;
+                }
+                if index == count / 4 && killed.is_none() {
+                    let pid = pids
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .first()
+                        .copied();
+                    if let Some(pid) = pid {
+                        // SIGKILL one worker in the middle of the run.
+                        let _ = crate::sys::kill(pid as i32, crate::Signal::Kill);
+                        killed = Some(pid);
+                    }
+                }
+            },
+        )
+        .map_err(|e| e.to_string())?;
+    let took = t.elapsed();
+    let pid = killed.ok_or("no worker was running to kill")?;
+    out.line(&format!(
+        "pool of 2 workers, {count} numbers: SIGKILLed worker pid {pid} a quarter of the way in; it was replaced ({} lost, {} numbers retried) and all {} answers came back once, in order, each checked (product = the number): {} wrong, in {:.0} ms",
+        summary.workers_lost,
+        summary.retried,
+        next,
+        wrong,
+        took.as_secs_f64() * 1000.0
+    ));
+    out.lesson(
+        "a dead worker costs a retry, not the run (Python's ProcessPoolExecutor raises BrokenProcessPool and stays broken)",
+    );
+    if wrong > 0 || next != count {
+        return Err(format!(
+            "the pool returned {next} of {count} answers, {wrong} wrong"
+        ));
+    }
+    Ok(json!({
+        "numbers": count,
+        "killed_pid": pid,
+        "workers_lost": summary.workers_lost,
+        "retried": summary.retried,
+        "answers": next,
+        "wrong": wrong,
         "ms": took.as_secs_f64() * 1000.0,
     }))
 }
@@ -593,6 +710,15 @@ fn bounded_queues(out: &Out) -> Result<Value, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wrapping_keeps_every_word_and_the_width() {
+        let s = "word ".repeat(60);
+        let w = wrap(s.trim(), "   ", "     ");
+        assert!(w.lines().all(|l| l.chars().count() <= 100));
+        assert_eq!(w.split_whitespace().count(), 60);
+        assert!(w.lines().skip(1).all(|l| l.starts_with("     ")));
+    }
 
     #[test]
     fn naive_divisors_of_the_seed_numbers() {
