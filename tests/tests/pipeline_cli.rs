@@ -146,7 +146,11 @@ fn a_term_ignoring_stage_is_killed_after_the_grace() {
 fn missing_program_and_directory_get_clear_errors() {
     let g = LeakGuard::new();
     let out = run(orch(&g).args(["pipeline", "--random", "1:1", "--", "cat | no-such-prog-42"]));
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        out.status.code(),
+        Some(127),
+        "not found, as a shell says it"
+    );
     assert!(
         text(&out.stderr).contains(
             "stage 2 of the pipeline: cannot start `no-such-prog-42`: no such file or directory"
@@ -155,7 +159,11 @@ fn missing_program_and_directory_get_clear_errors() {
         text(&out.stderr)
     );
     let out = run(orch(&g).args(["pipeline", "--random", "1:1", "--", "/tmp"]));
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        out.status.code(),
+        Some(126),
+        "cannot execute, as a shell says it"
+    );
     assert!(
         text(&out.stderr).contains("cannot start `/tmp`: is a directory"),
         "{}",

@@ -22,6 +22,10 @@ pub mod exit {
     pub const TIMED_OUT: i32 = 124;
     /// The orchestrator itself failed (I/O error, could not start its workers...).
     pub const INTERNAL: i32 = 125;
+    /// A job's or stage's program exists but could not be executed (as shells say it).
+    pub const NOT_EXECUTABLE: i32 = 126;
+    /// A job's or stage's program was not found (as shells say it).
+    pub const NOT_FOUND: i32 = 127;
     /// Interrupted by SIGINT (128 + 2).
     pub const INTERRUPTED_INT: i32 = 130;
     /// Interrupted by SIGTERM (128 + 15).

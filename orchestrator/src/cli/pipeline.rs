@@ -16,7 +16,7 @@ use crate::pipeline::{Pipeline, PipelineOutcome};
 use crate::pipes;
 use crate::signal::{ShutdownSignals, exit_code_for};
 use crate::sys::{self, Signal};
-use crate::{Command, Ending, ExitStatus, Stdio};
+use crate::{Command, Ending, ExitStatus, SpawnErrorKind, Stdio};
 
 const AFTER_HELP: &str = "\
 The chain is split into words as a POSIX shell would (quotes and backslashes honoured) and
@@ -43,11 +43,14 @@ Examples:
 
 Exit codes:
   0    every chain succeeded
-  1    some chain failed (and none timed out)
+  1    some chain failed
   2    usage error (bad option, unparsable chain)
   124  some chain timed out
   125  internal error
-  130  interrupted by SIGINT (143: SIGTERM)";
+  126  a stage's program could not be executed (permission denied, a directory)
+  127  a stage's program was not found
+  130  interrupted by SIGINT (143: SIGTERM)
+  When several apply, the first of 130/143, 127, 126, 124, 1 wins.";
 
 /// Options of `orchestrator pipeline`.
 #[derive(Debug, clap::Args)]
@@ -143,6 +146,8 @@ struct Done {
     output_file: Option<PathBuf>,
     started: Instant,
     bytes_in: Option<u64>,
+    /// Why a stage could not start, if that is why the chain failed.
+    spawn_failure: Option<SpawnErrorKind>,
 }
 
 /// Most bytes of a chain's final output kept in memory (more: use --output-dir).
@@ -374,7 +379,7 @@ fn run_passthrough(args: &Args, stages: &[Vec<String>], cancel: &Cancel) -> i32 
         Ok(p) => p,
         Err(e) => {
             eprintln!("orchestrator pipeline: {e}");
-            return exit::FAILED;
+            return spawn_failure_code(e.source.kind());
         }
     };
     let mut c = p
@@ -399,6 +404,18 @@ fn run_passthrough(args: &Args, stages: &[Vec<String>], cancel: &Cancel) -> i32 
             eprintln!("orchestrator pipeline: {e}");
             exit::INTERNAL
         }
+    }
+}
+
+/// 127 for a program that was not found, 126 for one that cannot be executed (as shells,
+/// xargs and `orchestrator run` say it), 1 otherwise.
+fn spawn_failure_code(kind: SpawnErrorKind) -> i32 {
+    match kind {
+        SpawnErrorKind::NotFound => exit::NOT_FOUND,
+        SpawnErrorKind::PermissionDenied
+        | SpawnErrorKind::IsADirectory
+        | SpawnErrorKind::NotExecutable => exit::NOT_EXECUTABLE,
+        _ => exit::FAILED,
     }
 }
 
@@ -509,7 +526,11 @@ fn run_many(args: &Args, stages: &[Vec<String>], inputs: Vec<Input>, cancel: &Ca
         },
         started.elapsed().as_secs_f64()
     );
-    if counts.timed_out > 0 {
+    if counts.not_found > 0 {
+        exit::NOT_FOUND
+    } else if counts.not_executable > 0 {
+        exit::NOT_EXECUTABLE
+    } else if counts.timed_out > 0 {
         exit::TIMED_OUT
     } else if counts.failed > 0 {
         exit::FAILED
@@ -524,6 +545,9 @@ struct Counts {
     failed: usize,
     timed_out: usize,
     not_run: usize,
+    /// Chains that failed because a stage's program was not found / not executable.
+    not_found: usize,
+    not_executable: usize,
 }
 
 impl Counts {
@@ -546,6 +570,7 @@ fn run_one(args: &Args, stages: &[Vec<String>], input: &Input, cancel: &Cancel) 
         output_file: None,
         started,
         bytes_in: None,
+        spawn_failure: None,
     };
     let mut cmds = commands(stages);
     let mut feed: Option<Vec<u8>> = None;
@@ -605,6 +630,7 @@ fn run_one(args: &Args, stages: &[Vec<String>], input: &Input, cancel: &Cancel) 
     let p = match Pipeline::new(cmds).spawn() {
         Ok(p) => p,
         Err(e) => {
+            done.spawn_failure = Some(e.source.kind());
             done.result = Err(e.to_string());
             return done;
         }
@@ -672,6 +698,15 @@ fn report(args: &Args, done: &Done, run_start: Instant, out: &mut impl Write, co
         Ok(o) => o,
         Err(e) => {
             counts.failed += 1;
+            match done.spawn_failure {
+                Some(SpawnErrorKind::NotFound) => counts.not_found += 1,
+                Some(
+                    SpawnErrorKind::PermissionDenied
+                    | SpawnErrorKind::IsADirectory
+                    | SpawnErrorKind::NotExecutable,
+                ) => counts.not_executable += 1,
+                _ => {}
+            }
             eprintln!("{name}: {e}");
             if args.json {
                 let v = json!({ "input": name, "success": false, "error": e });

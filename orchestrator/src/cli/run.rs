@@ -313,8 +313,8 @@ fn status_code(s: JobStatus) -> i32 {
         JobStatus::Ok | JobStatus::Stopped => exit::OK,
         JobStatus::Failed => exit::FAILED,
         JobStatus::TimedOut => exit::TIMED_OUT,
-        JobStatus::NotStarted(NotStarted::NotFound) => 127,
-        JobStatus::NotStarted(NotStarted::CannotExecute) => 126,
+        JobStatus::NotStarted(NotStarted::NotFound) => exit::NOT_FOUND,
+        JobStatus::NotStarted(NotStarted::CannotExecute) => exit::NOT_EXECUTABLE,
         JobStatus::NotStarted(NotStarted::Other) => exit::FAILED,
     }
 }
