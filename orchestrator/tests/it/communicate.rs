@@ -219,3 +219,27 @@ fn after_a_timeout_the_whole_group_gets_the_grace_then_kill() {
     );
     g.assert_none_left();
 }
+
+#[test]
+fn the_readme_library_example_holds() {
+    let mut g = LeakGuard::new();
+    let child = sh(&g, "echo started; sleep 30 & sleep 30")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (out, took) = within(Duration::from_secs(10), || {
+        child
+            .communicate()
+            .timeout(Duration::from_secs(1))
+            .grace(Duration::from_secs(2))
+            .run()
+            .unwrap()
+    });
+    assert_eq!(out.stdout, b"started\n");
+    assert_eq!(out.timed_out.map(|t| t.ending), Some(Ending::Terminated));
+    assert!(
+        took < Duration::from_secs(3),
+        "returned at the timeout, not after 30 s"
+    );
+    g.assert_none_left();
+}
