@@ -115,6 +115,10 @@ impl LeakGuard {
     }
 
     /// PIDs of live (non-zombie) processes carrying this guard's mark.
+    ///
+    /// A process that is in the middle of `execve` (for example one that was spawned an
+    /// instant ago) can be missed: the kernel publishes the new `/proc/PID/environ` only
+    /// after the spawning parent has been released. Poll when a fresh process must be seen.
     pub fn survivors(&self) -> Vec<u32> {
         marked_processes(&format!("{MARK_VAR}={}", self.mark))
     }

@@ -144,15 +144,35 @@ fn dropping_a_handle_kills_and_reaps() {
 #[test]
 fn detach_lets_it_run() {
     let mut g = LeakGuard::new();
-    let c = cmd(&g, "sleep", &["1"]).spawn().unwrap();
+    // Long enough that a loaded machine cannot end it before we look.
+    let c = cmd(&g, "sleep", &["60"]).spawn().unwrap();
+    let pid = c.pid();
+    // Right after exec the kernel has not yet published the new environment in
+    // /proc/PID/environ, so the guard may not see the mark for a moment: wait until it does.
+    let (seen, _) = within(Duration::from_secs(10), || {
+        loop {
+            if g.survivors() == vec![pid] {
+                break true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+    assert!(seen);
     c.detach();
+    std::thread::sleep(Duration::from_millis(50));
     assert_eq!(
-        g.survivors().len(),
-        1,
+        g.survivors(),
+        vec![pid],
         "dropping a detached handle must not kill it"
     );
-    // It ends by itself (and is re-parented to init when the test process exits).
-    g.assert_none_left_within(Duration::from_secs(10));
+    // Nothing reaps it now; end it by pid (it stays a zombie until the test process exits,
+    // which the guard does not count).
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    g.assert_none_left();
 }
 
 #[test]
