@@ -83,6 +83,33 @@ pub struct Termination {
 /// **Dropping** a `Child` that has not been waited for kills its process group with SIGKILL
 /// and reaps it: a handle never leaves a child running unnoticed. Call [`Child::detach`] to
 /// let it run on deliberately.
+///
+/// ```
+/// use orchestrator::{Command, ExitStatus, Signal};
+/// use std::io::Read;
+/// use std::time::Duration;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // Poll without blocking, wait with a limit, signal the whole group.
+/// let child = Command::new("sleep").arg("1000").spawn()?;
+/// assert_eq!(child.pgid(), child.pid()); // it leads its own process group
+/// assert_eq!(child.try_wait()?, None); // still running
+/// assert_eq!(child.wait_timeout(Duration::from_millis(50))?, None);
+/// child.signal(Signal::Term)?;
+/// let status = child.wait()?;
+/// assert_eq!(status, ExitStatus::Signal { signal: 15, core_dumped: false });
+/// assert_eq!(child.try_wait()?, Some(status)); // cached: waits are idempotent
+///
+/// // A piped stream: take our end, read it to the end, then wait.
+/// let mut child = Command::new("echo").arg("hi").stdout(orchestrator::Stdio::piped()).spawn()?;
+/// let mut out = String::new();
+/// child.take_stdout().expect("piped").read_to_string(&mut out)?;
+/// assert!(child.wait()?.success());
+/// assert_eq!(out, "hi\n");
+///
+/// // Dropped while running: its group is killed and it is reaped, nothing is left behind.
+/// drop(Command::new("sleep").arg("1000").spawn()?);
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct Child {
     pid: Pid,

@@ -98,6 +98,30 @@ impl Drop for Unit {
 /// [`Cancel::stop`] acts like the deadline passing: SIGTERM to the group, the grace, then
 /// SIGKILL; [`Cancel::kill`] sends SIGKILL at once. Every loop given a clone reacts, however
 /// many there are: the token is a pipe that turns readable for good.
+///
+/// ```
+/// use orchestrator::{Cancel, Command, Stdio};
+/// use std::time::Duration;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let cancel = Cancel::new()?;
+/// let child = Command::new("sh")
+///     .args(["-c", "echo working; exec sleep 1000"])
+///     .stdout(Stdio::piped())
+///     .spawn()?;
+/// // Another thread (a Ctrl-C watcher, a UI) decides to stop it.
+/// let stopper = cancel.clone();
+/// let t = std::thread::spawn(move || {
+///     std::thread::sleep(Duration::from_millis(100));
+///     stopper.stop(); // SIGTERM to the group, SIGKILL after the grace
+/// });
+/// let out = child.communicate().cancel_on(&cancel).run()?;
+/// t.join().unwrap();
+/// assert!(out.cancelled);
+/// assert!(out.timed_out.is_none()); // cancelled is not timed out
+/// assert_eq!(out.stdout, b"working\n");
+/// assert_eq!(cancel.level(), 1);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Cancel(std::sync::Arc<CancelInner>);
 

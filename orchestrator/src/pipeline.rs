@@ -169,6 +169,23 @@ impl Pipeline {
 }
 
 /// A started pipeline. Dropping it kills its process group and reaps every stage.
+///
+/// ```
+/// use orchestrator::{Command, Ending, Pipeline};
+/// use std::time::Duration;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut sleeper = Command::new("sh");
+/// sleeper.args(["-c", "sleep 1000"]); // never reads: `yes` soon blocks on a full pipe
+/// let running = Pipeline::new([Command::new("yes"), sleeper]).spawn()?;
+/// let pids = running.pids();
+/// assert_eq!(running.pgid(), pids[0]); // one group, led by the first stage
+/// // Stop it all: SIGTERM to the group, SIGKILL after 2 s if needed; every stage reaped.
+/// let out = running.terminate(Duration::from_secs(2))?;
+/// assert_eq!(out.ending(), Some(Ending::Terminated));
+/// assert!(!out.success());
+/// assert_eq!(out.stages.len(), 2);
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct RunningPipeline {
     unit: Unit,

@@ -7,7 +7,10 @@
 //! self-pipe (signal-hook writes one byte per delivery); loops `poll` the read ends from
 //! [`ShutdownSignals::fds`] and call [`ShutdownSignals::take`] to learn what arrived.
 //!
-//! The handlers are removed when the value is dropped, restoring the previous behaviour.
+//! Dropping the value unregisters its actions, but (as signal-hook documents for
+//! `unregister`) the process-wide handler stays installed and the default action is **not**
+//! restored: from then on these signals do nothing to the process. The CLI drops it only on
+//! its way out; a long-lived program should keep it for as long as it wants Ctrl-C handled.
 
 use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd};
@@ -19,6 +22,29 @@ use crate::sys::{self, Signal};
 pub const SHUTDOWN_SIGNALS: [Signal; 3] = [Signal::Int, Signal::Term, Signal::Hup];
 
 /// Receives shutdown signals for an event loop (see the module docs).
+///
+/// ```
+/// use orchestrator::signal::ShutdownSignals;
+/// use orchestrator::supervisor::{Event, Supervisor};
+/// use orchestrator::{Signal, sys};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // The CLI's way: the loop reports each delivery as an event, and decides what to do.
+/// let mut sup: Supervisor<()> = Supervisor::new()?.with_signals(ShutdownSignals::install()?)?;
+/// sys::kill(sys::getpid(), Signal::Hup)?; // as if the terminal went away
+/// let mut got = Vec::new();
+/// while got.is_empty() {
+///     sup.turn(None, &mut |event| {
+///         if let Event::Signal(s) = event {
+///             got.push(s);
+///         }
+///     })?;
+/// }
+/// assert_eq!(got, [Signal::Hup]);
+///
+/// // Library code and tests: nothing is caught.
+/// assert_eq!(ShutdownSignals::noop().fds().count(), 0);
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct ShutdownSignals {
     pipes: Vec<(Signal, PipeReader)>,

@@ -10,7 +10,7 @@
 //! [`DECODE_LIMIT`] bytes. bincode allocates a `String`/`Vec<u8>` of the claimed length before
 //! reading it, so without a limit a 20-byte garbage frame claiming a 2^62-byte string would
 //! abort the process. Every claim bincode makes is at most 16 bytes (a `u128`) per byte of
-//! input, so 16 x [`MAX_FRAME_LEN`](crate::frame::MAX_FRAME_LEN) never rejects a valid frame.
+//! input, so 16 x [`MAX_FRAME_LEN`] never rejects a valid frame.
 //! The protocol's own string fields go further and borrow from the frame (see
 //! `protocol::text`), so they never allocate more than the frame holds.
 

@@ -1,7 +1,7 @@
 //! Length-prefixed frames over any byte stream.
 //!
 //! A frame is a 4-byte little-endian length `len` followed by `len` bytes of body (one message
-//! encoded by [`codec`](crate::codec)). `len` is at most [`MAX_FRAME_LEN`]; it is checked before
+//! encoded by [`codec`]). `len` is at most [`MAX_FRAME_LEN`]; it is checked before
 //! anything is allocated or read, so a peer that writes text (`"this"` reads as a length of
 //! 1.9 GB) gets [`FrameError::Oversized`] at once, and a lying header never costs more memory
 //! than the body actually delivered.

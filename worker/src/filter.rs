@@ -6,7 +6,7 @@
 //! * [`Mode::Divisors`]: `N: d1 d2 ...`, every divisor ascending (`12: 1 2 3 4 6 12`,
 //!   `1: 1`). Every integer divides 0, so `0:` lists none (the protocol's `Divisors` answer
 //!   for 0 is likewise empty). The divisors are written as the engine yields them and the
-//!   buffer drains every [`FLUSH_AT`](crate::output::FLUSH_AT) bytes, so a u128 with 3e8
+//!   buffer drains every [`FLUSH_AT`] bytes, so a u128 with 3e8
 //!   divisors (a 12 GB line) needs no more memory than a small one.
 //!
 //! Input that is not a number gets `worker: ‘abc’ is not a valid positive integer` on the

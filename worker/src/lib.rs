@@ -2,7 +2,7 @@
 //!
 //! * [`factor`]: the factorization engine (pure, no I/O).
 //! * [`filter`]: `worker factor` / `worker divisors`, numbers in, coreutils-style lines out,
-//!   built on [`tokens`] (streaming stdin), [`parse`] (what is a number), [`format`]
+//!   built on [`tokens`] (streaming stdin), [`parse`] (what is a number), [`format`](mod@format)
 //!   (decimal digits) and [`output`] (one large output buffer).
 //! * [`serve`]: `worker serve`, the frame server of the [`shared`] protocol (text requests
 //!   are answered by the `text` module, progress reports timed by the `clock` module).

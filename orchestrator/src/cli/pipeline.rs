@@ -49,23 +49,24 @@ Exit codes:
   125  internal error
   126  a stage's program could not be executed (permission denied, a directory)
   127  a stage's program was not found
-  130  interrupted by SIGINT (143: SIGTERM)
-  When several apply, the first of 130/143, 127, 126, 124, 1 wins.";
+  130  interrupted by SIGINT (143: SIGTERM, 129: SIGHUP)
+  When several apply, the first of 130/143/129, 127, 126, 124, 1 wins.";
 
 /// Options of `orchestrator pipeline`.
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = AFTER_HELP)]
 pub struct Args {
-    /// Chains to run at once (default: the number of CPUs).
+    /// Chains to run at once (default: the number of CPUs). Example: -j 4
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub procs: Option<u32>,
 
     /// Stop a chain that runs longer than this (e.g. 500ms, 2s, 1m): SIGTERM to all its
-    /// stages, then SIGKILL after --kill-after.
+    /// stages, then SIGKILL after --kill-after. Example: --timeout 30s
     #[arg(long, value_name = "D", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
 
     /// Grace between SIGTERM and SIGKILL when a chain is stopped (0: SIGKILL at once).
+    /// Example: --kill-after 500ms
     #[arg(long, value_name = "D", default_value = "2s", value_parser = parse_duration)]
     pub kill_after: Duration,
 
@@ -77,11 +78,14 @@ pub struct Args {
     #[arg(long, value_name = "COUNT:BYTES", value_parser = parse_random)]
     pub random: Option<(u64, u64)>,
 
-    /// Write each chain's final output to DIR/NAME.out instead of printing it.
+    /// Write each chain's final output to DIR/NAME.out instead of printing it (NAME is the
+    /// input's name with `/` and other odd characters made `_`). Example: --output-dir out
+    /// --input a.txt (writes out/a.txt.out)
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
 
     /// Print one JSON object per chain (input, every stage's status and timings, output).
+    /// Example: --json --input a.txt -- 'gzip | wc -c' | jq .stages
     #[arg(long)]
     pub json: bool,
 

@@ -80,6 +80,7 @@ pub struct Args {
     pub args: Option<String>,
 
     /// Input records end with a NUL byte instead of a newline (for `find -print0`).
+    /// Example: `find . -name '*.log' -print0 | orchestrator run -0 -a - -- xz {}`.
     #[arg(short = '0', long = "null")]
     pub null: bool,
 
@@ -100,6 +101,7 @@ pub struct Args {
 
     /// Try a failed job again, up to N attempts in all (GNU parallel's meaning: `--retries 3`
     /// is at most three tries). Only the last attempt's output and record are kept.
+    /// Example: `--retries 3`.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub retries: u32,
 
@@ -109,7 +111,8 @@ pub struct Args {
     #[arg(long, value_name = "POLICY", default_value = "never")]
     pub halt: HaltPolicy,
 
-    /// Print whole lines as jobs write them, instead of each job's output when it ends.
+    /// Print whole lines as jobs write them, instead of each job's output when it ends
+    /// (lines of different jobs never mix). Example: `--line-buffer -a hosts.txt -- ping -c3`.
     #[arg(long)]
     pub line_buffer: bool,
 
@@ -119,6 +122,7 @@ pub struct Args {
     pub tag: bool,
 
     /// Print jobs' output in input order (a finished job waits for the ones before it).
+    /// Example: `-k -a urls.txt -- curl -s {}`.
     #[arg(short = 'k', long = "keep-order")]
     pub keep_order: bool,
 
@@ -128,21 +132,23 @@ pub struct Args {
     pub joblog: Option<PathBuf>,
 
     /// Skip the jobs the --joblog records (any outcome) and append to it: rerun the same
-    /// command after a crash or Ctrl-C to finish the rest.
+    /// command after a crash or Ctrl-C to finish the rest. Example: `--joblog log.tsv --resume`.
     #[arg(long, requires = "joblog", conflicts_with = "resume_failed")]
     pub resume: bool,
 
-    /// Like --resume, but run again the jobs the joblog records as failed.
+    /// Like --resume, but run again the jobs the joblog records as failed. Example:
+    /// `--joblog log.tsv --resume-failed`.
     #[arg(long, requires = "joblog")]
     pub resume_failed: bool,
 
     /// Print one JSON object per job on stdout (seq, input, argv, host, start, duration,
     /// exit_code, signal, timed_out, leaked, attempts, status, error, stdout, stderr)
-    /// instead of the jobs' raw output.
+    /// instead of the jobs' raw output. Example: `--json -a files.txt -- wc -c | jq -r .stdout`.
     #[arg(long, conflicts_with_all = ["line_buffer", "tag"])]
     pub json: bool,
 
-    /// Never show the progress bar (it is shown only when stderr is a terminal).
+    /// Never show the progress bar (it is shown only when stderr is a terminal), e.g. in a
+    /// terminal session that is being recorded. Example: `--no-progress`.
     #[arg(long)]
     pub no_progress: bool,
 

@@ -243,6 +243,27 @@ impl TextSink for Collect {
 
 /// Stops the pool's current run from another thread (see the module docs). Cheap to
 /// clone; `Send + Sync`.
+///
+/// ```
+/// use orchestrator::pool::{Mode, Pool};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let worker = orchestrator::pool::doc_worker();
+/// let mut pool = Pool::builder().procs(2).worker(worker).start()?;
+/// let stopper = pool.stopper(); // a Ctrl-C handler would hold this one
+/// let mut next = 0;
+/// // An endless input: the run ends only when it is stopped.
+/// let summary = pool.run_numbers(Mode::Primes, None, 2u128.., |index, result| {
+///     assert_eq!(index, next); // in input order, none skipped
+///     next += 1;
+///     assert!(result.is_ok());
+///     if index == 1000 {
+///         stopper.stop();
+///     }
+/// })?;
+/// assert!(summary.stopped);
+/// assert!(next > 1000);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Stopper {
     flag: Arc<AtomicBool>,
@@ -427,6 +448,34 @@ impl PoolBuilder {
 ///
 /// One run at a time (the run methods take `&mut self`). `Send`, so it can live on any
 /// thread; its workers belong to the pool's own thread, which lives as long as the pool.
+///
+/// ```
+/// use orchestrator::pool::{Mode, NumberFailure, Pool};
+/// use std::time::Duration;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let worker = orchestrator::pool::doc_worker();
+/// let mut pool = Pool::builder()
+///     .procs(2)
+///     .worker(worker) // `worker serve` is run from here (default: next to this program)
+///     .timeout(Some(Duration::from_secs(10))) // per number
+///     .start()?; // returns once every worker has said hello
+/// assert_eq!(pool.workers()?.len(), 2);
+///
+/// // Divisors, with a cap on how many a number may have.
+/// let d = pool.divisors(&[12, 720720], Some(100))?;
+/// assert_eq!(d[0], Ok(vec![1, 2, 3, 4, 6, 12]));
+/// assert!(matches!(d[1], Err(NumberFailure::Refused(_)))); // 720720 has 240 divisors
+///
+/// // Streaming: any number of inputs in bounded memory, results in input order.
+/// let summary = pool.run_numbers(Mode::Primes, None, 1..=10_000u128, |index, result| {
+///     let factors = result.expect("every number is factored");
+///     assert_eq!(factors.iter().product::<u128>(), index as u128 + 1);
+/// })?;
+/// assert_eq!(summary.inputs, 10_000);
+/// assert_eq!(summary.workers_lost, 0);
+/// drop(pool); // closes the workers' input: they exit and are reaped
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct Pool {
     ctl: Sender<Control>,

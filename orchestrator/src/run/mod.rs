@@ -163,6 +163,45 @@ pub struct RunResult {
 /// Runs on the calling thread (plus one input-reader thread for line inputs); with
 /// [`RunConfig::kill_on_parent_death`], call it from a thread that lives until it returns.
 ///
+/// ```
+/// use orchestrator::run::{Inputs, LineSource, RunConfig, RunEnv, Template, run};
+/// use std::io::Write;
+/// use std::sync::{Arc, Mutex};
+/// use std::time::Duration;
+///
+/// /// Collects what the run writes.
+/// #[derive(Clone, Default)]
+/// struct Shared(Arc<Mutex<Vec<u8>>>);
+/// impl Write for Shared {
+///     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+///         self.0.lock().unwrap().extend_from_slice(b);
+///         Ok(b.len())
+///     }
+///     fn flush(&mut self) -> std::io::Result<()> {
+///         Ok(())
+///     }
+/// }
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // One job per input line; `{}` is the line, passed as one argument (no shell).
+/// let mut cfg = RunConfig::new(Template::new(&["printf", "%s!\\n", "{}"], false));
+/// cfg.procs = 3;
+/// cfg.timeout = Some(Duration::from_secs(10));
+/// cfg.output.keep_order = true; // -k: output in input order
+/// let lines = LineSource::from_reader("words", &b"one\ntwo words\n$(three)\n"[..], b'\n');
+/// let (out, err) = (Shared::default(), Shared::default());
+/// let env = RunEnv {
+///     stdout: Box::new(out.clone()),
+///     stderr: Box::new(err.clone()),
+///     ..RunEnv::stdio()
+/// };
+/// let result = run(cfg, Inputs::Lines(lines), env)?;
+/// assert_eq!(*out.0.lock().unwrap(), b"one!\ntwo words!\n$(three)!\n");
+/// assert_eq!((result.summary.ok, result.summary.failed), (3, 0));
+/// assert!(result.summary.to_string().starts_with("3 jobs: 3 ok"));
+/// # Ok(()) }
+/// ```
+///
 /// # Errors
 /// Only if the run cannot begin: the joblog cannot be opened or read, the event loop
 /// cannot be created. Everything after that is in the [`RunResult`].

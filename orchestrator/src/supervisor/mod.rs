@@ -152,6 +152,41 @@ struct Running<T> {
 /// Runs many children at once on one event loop (see the module docs).
 ///
 /// `T` is the caller's payload for each child, handed back in its [`Event`]s.
+///
+/// Driving the loop yourself: output arrives chunk by chunk as the children write it, and
+/// each child is reported once, when it has exited, been drained and reaped.
+///
+/// ```
+/// use orchestrator::Command;
+/// use orchestrator::supervisor::{Event, Spec, Supervisor};
+/// use std::time::Duration;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut sup: Supervisor<&str> = Supervisor::new()?;
+/// let mut fast = Command::new("echo");
+/// fast.arg("hello");
+/// sup.spawn(Spec::new(fast), "fast").map_err(|f| f.error)?;
+/// let mut sleeper = Command::new("sleep");
+/// sleeper.arg("1000");
+/// let slow = Spec::new(sleeper)
+///     .timeout(Some(Duration::from_millis(100)))
+///     .grace(Duration::from_millis(500));
+/// sup.spawn(slow, "slow").map_err(|f| f.error)?;
+///
+/// let mut printed = Vec::new();
+/// let mut finished = Vec::new();
+/// while !sup.is_empty() {
+///     sup.turn(None, &mut |event| match event {
+///         Event::Output { job, data, .. } => printed.push((*job, data.to_vec())),
+///         Event::Finished { job, outcome, .. } => finished.push((job, outcome)),
+///         Event::Signal(_) | Event::Woken => {}
+///     })?;
+/// }
+/// assert_eq!(printed, [("fast", b"hello\n".to_vec())]);
+/// let outcome = |name| &finished.iter().find(|(n, _)| *n == name).unwrap().1;
+/// assert!(outcome("fast").success());
+/// assert!(outcome("slow").timed_out.is_some()); // SIGTERM at 100 ms; reaped, group empty
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct Supervisor<T> {
     poll: Poll,

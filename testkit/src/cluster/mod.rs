@@ -19,7 +19,7 @@
 //! (with its descendants); at teardown every process left in a namespace is killed by PID, and
 //! the veths, namespaces and bridge are deleted. [`Cluster`]'s `Drop` tears down, so a test that
 //! fails or panics still cleans up; a harness killed outright leaves the network behind, and the
-//! next harness on the same slot removes it (see [`net`]'s notes). The daemons die with it.
+//! next harness on the same slot removes it (see the notes in `net.rs`). The daemons die with it.
 //!
 //! Where the machine cannot host the cluster (not root, no namespaces, a package missing),
 //! [`Cluster::start`] returns [`StartError::Unavailable`] with the reason, and the tests that
