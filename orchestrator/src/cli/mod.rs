@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 pub mod demo;
 pub mod factor;
 pub mod pipeline;
+pub mod remote;
 pub mod run;
 
 /// Exit codes shared by every subcommand (documented in README.md).

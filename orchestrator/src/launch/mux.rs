@@ -81,6 +81,24 @@ impl Master {
     /// Why it is not ready within `within`: ssh's own message when it exited (connection
     /// refused, authentication failed, ...), or that it did not answer in time.
     pub fn start(remote: &RemoteShell, path: &Path, within: Duration) -> Result<Master, String> {
+        let master = Self::spawn(remote, path)?;
+        let deadline = Instant::now() + within;
+        let mut nap = Duration::from_millis(2);
+        loop {
+            if master.poll_ready(Instant::now() >= deadline, within)? {
+                return Ok(master);
+            }
+            std::thread::sleep(nap);
+            nap = (nap * 2).min(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts a master without waiting; see [`Master::poll_ready`]. Call it from a thread
+    /// that lives as long as the master should (parent-death signal).
+    ///
+    /// # Errors
+    /// If ssh cannot be started.
+    pub fn spawn(remote: &RemoteShell, path: &Path) -> Result<Master, String> {
         let _ = std::fs::remove_file(path);
         let log = path.with_extension("log");
         let err =
@@ -92,36 +110,42 @@ impl Master {
             .stderr(err)
             .kill_on_parent_death(true);
         let child = cmd.spawn().map_err(|e| format!("cannot start ssh: {e}"))?;
-        let master = Master {
+        Ok(Master {
             child,
             path: path.to_path_buf(),
             log,
-        };
-        let deadline = Instant::now() + within;
-        let mut nap = Duration::from_millis(2);
-        loop {
-            match master.child.try_wait() {
-                Ok(Some(status)) => {
-                    return Err(format!("ssh exited ({status}): {}", master.message()));
-                }
-                Ok(None) => {}
-                Err(e) => return Err(e.to_string()),
+        })
+    }
+
+    /// `Ok(true)` once the master listens, `Ok(false)` while it is still connecting.
+    ///
+    /// # Errors
+    /// It exited (ssh's message), or `give_up` is set and it is not ready (`within` names the
+    /// time it had).
+    pub fn poll_ready(&self, give_up: bool, within: Duration) -> Result<bool, String> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => {
+                return Err(format!("ssh exited ({status}): {}", self.message()));
             }
-            if path.exists() {
-                return Ok(master);
-            }
-            if Instant::now() >= deadline {
-                let said = master.message();
-                let said = if said.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({said})")
-                };
-                return Err(format!("no connection within {within:?}{said}"));
-            }
-            std::thread::sleep(nap);
-            nap = (nap * 2).min(Duration::from_millis(20));
+            Ok(None) => {}
+            Err(e) => return Err(e.to_string()),
         }
+        if self.path.exists() {
+            return Ok(true);
+        }
+        if give_up {
+            let said = self.message();
+            let said = if said.is_empty() {
+                String::new()
+            } else {
+                format!(" ({said})")
+            };
+            return Err(format!(
+                "no connection within {}{said}",
+                humantime::format_duration(within)
+            ));
+        }
+        Ok(false)
     }
 
     /// True while the master runs.

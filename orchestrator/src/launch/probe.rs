@@ -141,11 +141,13 @@ pub fn handshake(
     }
 }
 
-/// Runs `argv` with stdin `input` (or a lifeline-less /dev/null), capturing its output, killed
-/// after `within`.
+/// Bytes for a command's stdin, and variables to set on it.
+type Input<'a> = (Vec<u8>, &'a [(OsString, OsString)]);
+
+/// Runs `argv` with stdin `input` (or /dev/null), capturing its output, killed after `within`.
 fn run_captured(
     argv: &[OsString],
-    input: Option<(Vec<u8>, &[(OsString, OsString)])>,
+    input: Option<Input<'_>>,
     within: Duration,
 ) -> Result<crate::Outcome, String> {
     let mut cmd = Command::from_argv(argv).map_err(|e| e.to_string())?;

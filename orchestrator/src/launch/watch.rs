@@ -90,7 +90,7 @@ pub const SCRIPT: &str = concat!(
 /// The grace as `sleep` takes it: whole seconds, or seconds with up to three decimals.
 pub(crate) fn grace_arg(grace: Duration) -> String {
     let ms = grace.as_millis();
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         (ms / 1000).to_string()
     } else {
         format!("{}.{:03}", ms / 1000, ms % 1000)
