@@ -53,8 +53,40 @@ pub fn probe(
     let argv = remote
         .script_command(SCRIPT, &[arg], control)
         .map_err(|e| e.to_string())?;
+    run_probe(&argv, &[], within)
+}
+
+/// [`probe`] through any launcher: here, over ssh (a connection of its own), or as a Slurm
+/// step.
+///
+/// # Errors
+/// As [`probe`].
+pub fn probe_through(
+    launcher: &Launcher,
+    worker: Option<&OsStr>,
+    within: Duration,
+) -> Result<HostFacts, String> {
+    match launcher {
+        Launcher::RemoteShell(remote) => probe(remote, None, worker, within),
+        _ => {
+            let arg = worker.map_or_else(OsString::new, OsStr::to_os_string);
+            let argv: Vec<OsString> = vec!["sh".into(), "-c".into(), SCRIPT.into(), "sh".into(), arg];
+            let cmd = launcher
+                .command_for(&argv, &[])
+                .map_err(|e| e.to_string())?;
+            run_probe(cmd.argv(), cmd.local_env(), within)
+        }
+    }
+}
+
+fn run_probe(
+    argv: &[OsString],
+    env: &[(OsString, OsString)],
+    within: Duration,
+) -> Result<HostFacts, String> {
+    let input = (!env.is_empty()).then(|| (Vec::new(), env));
     let started = Instant::now();
-    let out = run_captured(&argv, None, within)?;
+    let out = run_captured(argv, input, within)?;
     let latency = started.elapsed();
     if !out.status.success() {
         return Err(failure_text(&out.status.to_string(), &out.stderr));
