@@ -70,7 +70,8 @@ pub fn probe_through(
         Launcher::RemoteShell(remote) => probe(remote, None, worker, within),
         _ => {
             let arg = worker.map_or_else(OsString::new, OsStr::to_os_string);
-            let argv: Vec<OsString> = vec!["sh".into(), "-c".into(), SCRIPT.into(), "sh".into(), arg];
+            let argv: Vec<OsString> =
+                vec!["sh".into(), "-c".into(), SCRIPT.into(), "sh".into(), arg];
             let cmd = launcher
                 .command_for(&argv, &[])
                 .map_err(|e| e.to_string())?;
