@@ -118,6 +118,9 @@ impl Pipeline {
             if i + 1 < n {
                 match pipes::pipe() {
                     Ok((r, w)) => {
+                        // Larger pipes between stages: fewer wake-ups and cross-CPU hand-offs
+                        // when bulk data flows (pages are only used as data is in flight).
+                        pipes::enlarge(&w);
                         cmd.stdout(w);
                         next_stdin = Some(r);
                     }

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release -p worker --example factor_classes -- [--runs K] [--limit N]
-//!     [--latency] [--divisors] [--coreutils] [--no-check] FILE...
+//!     [--latency] [--top K] [--print] [--divisors] [--coreutils] [--pari] [--no-check] FILE...
 //! ```
 //!
 //! Per file it prints numbers/s (engine only: the numbers are parsed before timing), and with
@@ -12,7 +12,11 @@
 //! worst latency and the number that took longest. Every factorization is then checked: the
 //! factors are ascending, prime, and multiply back to n. `--coreutils` also runs
 //! `factor < FILE > /dev/null` (end to end, including process start and I/O) and prints the
-//! ratio. With `--runs K` each measurement is repeated K times and the median is reported.
+//! ratio. `--pari` times PARI/GP's `factorint` on the same numbers (its own CPU-time clock,
+//! `gettime`; `gp` must be on PATH) and prints the ratio. With `--runs K` each measurement is repeated K times and the median is reported.
+//! `--print` only prints every factorization as coreutils `factor` does (`N: p1 p2 ...`), to
+//! compare with it by `diff`.
+//! `--top K` lists the K slowest numbers of the last run (with per-number timing).
 //! `--divisors` times factoring plus streaming every divisor (ascending) to a visitor that
 //! checks the order and counts, per number, and prints the divisor count and time of each.
 //! Pin it for stable figures: `taskset -c 1 target/release/examples/factor_classes ...`.
@@ -27,7 +31,10 @@ struct Options {
     limit: usize,
     latency: bool,
     divisors: bool,
+    top: usize,
+    print: bool,
     coreutils: bool,
+    pari: bool,
     check: bool,
     files: Vec<String>,
 }
@@ -38,7 +45,10 @@ fn parse_args() -> Result<Options, String> {
         limit: usize::MAX,
         latency: false,
         divisors: false,
+        top: 0,
+        print: false,
         coreutils: false,
+        pari: false,
         check: true,
         files: Vec::new(),
     };
@@ -49,7 +59,10 @@ fn parse_args() -> Result<Options, String> {
             "--limit" => o.limit = number_arg(&a, args.next())?,
             "--latency" => o.latency = true,
             "--divisors" => o.divisors = true,
+            "--top" => o.top = number_arg(&a, args.next())?,
+            "--print" => o.print = true,
             "--coreutils" => o.coreutils = true,
+            "--pari" => o.pari = true,
             "--no-check" => o.check = false,
             "-h" | "--help" => return Err(String::new()),
             _ if a.starts_with("--") => return Err(format!("unknown option {a}")),
@@ -75,7 +88,7 @@ fn main() {
                 eprintln!("factor_classes: {e}");
             }
             eprintln!(
-                "usage: factor_classes [--runs K] [--limit N] [--latency] [--divisors] [--coreutils] [--no-check] FILE..."
+                "usage: factor_classes [--runs K] [--limit N] [--latency] [--top K] [--print] [--divisors] [--coreutils] [--pari] [--no-check] FILE..."
             );
             std::process::exit(2);
         }
@@ -104,7 +117,19 @@ fn run_file(file: &str, opts: &Options) -> Result<(), String> {
     if opts.divisors {
         return run_divisors(&nums, opts);
     }
-    let latency = opts.latency || nums.iter().any(|&n| n >= 1 << 40);
+    if opts.print {
+        use std::io::Write;
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let mut buf = Vec::new();
+        for &n in &nums {
+            factor_into(n, &mut buf);
+            let line: String = buf.iter().map(|p| format!(" {p}")).collect();
+            writeln!(out, "{n}:{line}").map_err(|e| e.to_string())?;
+        }
+        return out.flush().map_err(|e| e.to_string());
+    }
+    let latency = opts.latency || opts.top > 0 || nums.iter().any(|&n| n >= 1 << 40);
+    let mut slowest: Vec<(Duration, u128)> = Vec::new();
     let name = std::path::Path::new(file)
         .file_name()
         .map_or(file.into(), |s| s.to_string_lossy().into_owned());
@@ -120,6 +145,7 @@ fn run_file(file: &str, opts: &Options) -> Result<(), String> {
         let start = Instant::now();
         if latency {
             sum_lat = Duration::ZERO;
+            slowest.clear();
             for &n in &nums {
                 let t = Instant::now();
                 factor_into(n, &mut buf);
@@ -127,6 +153,9 @@ fn run_file(file: &str, opts: &Options) -> Result<(), String> {
                 sum_lat += dt;
                 if dt > worst.0 {
                     worst = (dt, n);
+                }
+                if opts.top > 0 {
+                    slowest.push((dt, n));
                 }
                 sink = sink.wrapping_add(buf.last().copied().unwrap_or(0));
             }
@@ -163,6 +192,10 @@ fn run_file(file: &str, opts: &Options) -> Result<(), String> {
         );
     }
     println!("{line}");
+    slowest.sort_unstable_by(|a, b| b.cmp(a));
+    for (dt, n) in slowest.iter().take(opts.top) {
+        println!("  slow: {n} in {}", dur(*dt));
+    }
 
     // Check every result (untimed).
     if opts.check {
@@ -173,6 +206,17 @@ fn run_file(file: &str, opts: &Options) -> Result<(), String> {
         println!("{name}: all {} factorizations checked", nums.len());
     }
 
+    if opts.pari {
+        let t = pari_time(&nums, opts.runs)?;
+        let prate = nums.len() as f64 / t.as_secs_f64().max(1e-3);
+        println!(
+            "{name}: PARI/GP factorint {} /s by its CPU time (median of {} runs, {:.3} s); engine / PARI = {:.2}x by CPU time",
+            human(prate),
+            opts.runs,
+            t.as_secs_f64(),
+            cpu_rate / prate
+        );
+    }
     if opts.coreutils {
         let mut cw = Vec::new();
         let mut ccpu = Vec::new();
@@ -245,6 +289,38 @@ fn run_divisors(nums: &[u128], opts: &Options) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// Median CPU time PARI/GP's `factorint` takes on `nums` (its `gettime` clock), or an error.
+fn pari_time(nums: &[u128], runs: usize) -> Result<Duration, String> {
+    use std::io::Write;
+    let list: Vec<String> = nums.iter().map(|n| n.to_string()).collect();
+    let script = format!(
+        "v=[{}];\nfor(r=1,{runs},gettime();for(i=1,#v,factorint(v[i]));print(gettime()));\nquit\n",
+        list.join(",")
+    );
+    let mut child = Command::new("gp")
+        .args(["-q", "-f", "--default", "parisize=64000000"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("gp: {e}"))?;
+    let mut stdin = child.stdin.take().ok_or("gp: no stdin")?;
+    let writer = std::thread::spawn(move || stdin.write_all(script.as_bytes()));
+    let out = child.wait_with_output().map_err(|e| format!("gp: {e}"))?;
+    writer
+        .join()
+        .map_err(|_| "gp: writer thread panicked".to_string())?
+        .map_err(|e| format!("gp: {e}"))?;
+    let mut ms: Vec<Duration> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse::<u64>().ok())
+        .map(Duration::from_millis)
+        .collect();
+    if ms.is_empty() {
+        return Err(format!("gp printed no timings (status {})", out.status));
+    }
+    Ok(median(&mut ms))
 }
 
 fn check(n: u128, f: &[u128]) -> Result<(), String> {

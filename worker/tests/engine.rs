@@ -234,6 +234,21 @@ fn products_of_known_primes() {
 }
 
 #[test]
+fn many_factors_just_above_the_trial_bound() {
+    // Every ECM curve finds all of these at once; rho has to isolate them.
+    assert_eq!(
+        factor(8545689073429061113),
+        [7, 163, 4357, 7129, 9161, 26321]
+    );
+    assert_eq!(factor(4099 * 4111 * 4127 * 4129), [4099, 4111, 4127, 4129]);
+    let ten: [u128; 10] = [4099, 4111, 4127, 4129, 4133, 4139, 4153, 4157, 4159, 4177];
+    assert_eq!(factor(ten.iter().product()), ten);
+    // Three 41-bit primes: a 121-bit number the sieve splits into a prime and a semiprime.
+    let three: [u128; 3] = [1099511627791, 1099511640127, 1099511652571];
+    assert_eq!(factor(three.iter().product()), three);
+}
+
+#[test]
 fn prime_powers() {
     for &p in &KNOWN_PRIMES {
         for k in 2..=3u32 {

@@ -209,24 +209,50 @@ fn ladder_small<M: Monty>(m: &M, p: Pt<M::R>, k: u64, a24: M::R) -> (Pt<M::R>, P
 enum Curve {
     Factor(u128),
     Nothing,
+    /// The curve's order was smooth modulo every prime factor at once (gcd = n).
+    All,
+}
+
+/// What a run of curves found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Found {
+    /// A proper factor.
+    Factor(u128),
+    /// Nothing within the curves given.
+    Nothing,
+    /// A curve found every prime factor at once: they are all small for this level, and a
+    /// method that finds the smallest first (rho) should take over.
+    AllAtOnce,
 }
 
 /// Runs up to `curves` curves at `plan` on odd composite `n` (the arithmetic `m`), with
-/// `sigma` drawn from `rng`. Returns a proper factor, or `None`.
-pub(crate) fn ecm<M: Monty>(m: &M, plan: &Plan, curves: u32, rng: &mut SplitMix) -> Option<u128> {
+/// `sigma` drawn from `rng`, until one gives a proper factor.
+pub(crate) fn ecm<M: Monty>(m: &M, plan: &Plan, curves: u32, rng: &mut SplitMix) -> Found {
+    // One curve smooth for every factor at once happens by chance with two large factors;
+    // twice means the factors are small for this level.
+    let mut all = 0;
     for _ in 0..curves {
         let sigma = 6 + rng.next_u64() % (1 << 31);
-        if let Curve::Factor(f) = one_curve(m, plan, sigma) {
-            return Some(f);
+        match one_curve(m, plan, sigma) {
+            Curve::Factor(f) => return Found::Factor(f),
+            Curve::All => {
+                all += 1;
+                if all == 2 {
+                    return Found::AllAtOnce;
+                }
+            }
+            Curve::Nothing => {}
         }
     }
-    None
+    Found::Nothing
 }
 
-/// A proper factor from `gcd(x, n)`, if there is one.
+/// A proper factor from `g = gcd(x, n)`, if there is one.
 #[inline]
 fn proper<M: Monty>(m: &M, g: u128) -> Curve {
-    if g != 1 && g != m.modulus() {
+    if g == m.modulus() {
+        Curve::All
+    } else if g != 1 {
         Curve::Factor(g)
     } else {
         Curve::Nothing
@@ -247,6 +273,8 @@ fn one_curve<M: Monty>(m: &M, plan: &Plan, sigma: u64) -> Curve {
     let den = m.mul(x0_4, m.add(m.add(v, v), m.add(v, v))); // 16 u^3 v
     let inv = match m.inv(m.mul(den, z0)) {
         Ok(i) => i,
+        // A degenerate sigma (0 mod n) tells nothing; a partial gcd is a factor.
+        Err(g) if g == m.modulus() => return Curve::Nothing,
         Err(g) => return proper(m, g),
     };
     let a24 = m.mul(m.mul(t, inv), z0);
@@ -272,7 +300,7 @@ fn one_curve<M: Monty>(m: &M, plan: &Plan, sigma: u64) -> Curve {
     let q = r0;
     let mut acc = q.z;
     if acc == m.zero() {
-        return Curve::Nothing; // Q is the identity mod n: every factor at once
+        return Curve::All; // Q is the identity mod n: every factor at once
     }
 
     // Stage 2 baby steps: jQ for odd j < d/2 (chain j -> j + 2), keep those coprime to d.
@@ -375,10 +403,23 @@ mod tests {
         ] {
             let m = Mont64::new(p * q);
             let f = (0..LEVELS.len())
-                .find_map(|l| ecm(&m, plan(l.min(7)), 40, &mut rng))
+                .find_map(|l| match ecm(&m, plan(l.min(7)), 40, &mut rng) {
+                    Found::Factor(f) => Some(f),
+                    _ => None,
+                })
                 .expect("ECM finds a factor");
             assert!(f as u64 == p || f as u64 == q);
         }
+    }
+
+    #[test]
+    fn reports_all_factors_at_once() {
+        // Four primes just above 4096: B1 = 2000 makes every curve smooth for all of them.
+        let n = 4099u64 * 4111 * 4127 * 4129;
+        let m = Mont64::new(n);
+        let mut rng = SplitMix::new(3);
+        let f = ecm(&m, plan(10), 20, &mut rng);
+        assert!(matches!(f, Found::AllAtOnce | Found::Factor(_)), "{f:?}");
     }
 
     #[test]
@@ -387,7 +428,9 @@ mod tests {
         let p = 804948253099u128; // 40 bits
         let q = 12296099661005056177u128; // 64 bits
         let m = Mont128::new(p * q);
-        let f = ecm(&m, plan(8), 200, &mut rng).expect("ECM finds a factor");
+        let Found::Factor(f) = ecm(&m, plan(8), 200, &mut rng) else {
+            panic!("ECM finds a factor")
+        };
         assert_eq!((p * q) % f, 0);
         assert!(f != 1 && f != p * q);
     }

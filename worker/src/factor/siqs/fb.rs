@@ -19,6 +19,14 @@ pub(super) struct FactorBase {
     pub invf: Vec<f32>,
     /// `p^-1 mod 2^128` and `(2^128 - 1) / p`: exact division of `Q(x)` without dividing.
     pub inv: Vec<(u128, u128)>,
+    /// `floor((2^64 - 1) / p) + 1`: `x mod p` for 32-bit `x` by two multiplications (Lemire).
+    pub fastmod: Vec<u64>,
+}
+
+/// `x mod p` given `m = floor((2^64 - 1) / p) + 1` (exact for every u32 `x` and `p`).
+#[inline(always)]
+pub(super) fn fast_mod(x: u32, m: u64, p: u32) -> u32 {
+    ((m.wrapping_mul(x as u64) as u128 * p as u128) >> 64) as u32
 }
 
 impl FactorBase {
@@ -49,6 +57,7 @@ pub(super) fn build(n: u128, k: u64, size: usize) -> Built {
         pf: Vec::with_capacity(size),
         invf: Vec::with_capacity(size),
         inv: Vec::with_capacity(size),
+        fastmod: Vec::with_capacity(size),
     };
     let push = |fb: &mut FactorBase, p: u32, r: u32| {
         fb.primes.push(p);
@@ -58,6 +67,7 @@ pub(super) fn build(n: u128, k: u64, size: usize) -> Built {
         fb.invf.push(1.0 / p as f32);
         fb.inv
             .push((inverse_u128(p as u128), u128::MAX / p as u128));
+        fb.fastmod.push(u64::MAX / p as u64 + 1);
     };
     push(&mut fb, 2, 1);
     let mut p: u32 = 3;
@@ -144,6 +154,26 @@ pub(super) fn sqrt_mod(a: u64, p: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_mod_is_exact() {
+        for p in [2u32, 3, 7, 41, 97, 8191, 32749, 65521] {
+            let m = u64::MAX / p as u64 + 1;
+            for x in [
+                0u32,
+                1,
+                p - 1,
+                p,
+                p + 1,
+                12345,
+                1 << 30,
+                u32::MAX,
+                u32::MAX - 1,
+            ] {
+                assert_eq!(fast_mod(x, m, p), x % p, "x={x} p={p}");
+            }
+        }
+    }
 
     #[test]
     fn square_roots() {

@@ -65,7 +65,8 @@ fn dense_dependencies(rows: &[Vec<u32>], ncols: usize, max: usize) -> Vec<Vec<us
         row[wc + i / 64] |= 1 << (i % 64);
     }
     let mut is_pivot = vec![false; r];
-    for c in 0..ncols {
+    // Sparse columns (large primes, numbered last) first: less fill-in.
+    for c in (0..ncols).rev() {
         let (word, bit) = (c / 64, 1u64 << (c % 64));
         let Some(p) = (0..r).find(|&i| !is_pivot[i] && m[i * w + word] & bit != 0) else {
             continue;
@@ -75,8 +76,12 @@ fn dense_dependencies(rows: &[Vec<u32>], ncols: usize, max: usize) -> Vec<Vec<us
         for i in 0..r {
             if !is_pivot[i] && m[i * w + word] & bit != 0 {
                 let row = &mut m[i * w..(i + 1) * w];
-                // Columns below c are zero in both rows now: start at c's word.
-                for (x, y) in row[word..].iter_mut().zip(&pivot[word..]) {
+                // Columns above c are zero in both rows now: XOR up to c's word, and the
+                // history.
+                for (x, y) in row[..=word].iter_mut().zip(&pivot[..=word]) {
+                    *x ^= y;
+                }
+                for (x, y) in row[wc..].iter_mut().zip(&pivot[wc..]) {
                     *x ^= y;
                 }
             }

@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use super::fb::FactorBase;
+use super::fb::{FactorBase, fast_mod};
 use crate::factor::arith::SplitMix;
 use crate::factor::mont128::inverse_u128;
 
@@ -130,6 +130,20 @@ impl ASelector {
     }
 }
 
+/// `b^e mod p` for `p < 2^16` with the [`fast_mod`] constant `fm`.
+fn pow_fast(b: u32, mut e: u32, fm: u64, p: u32) -> u32 {
+    let mut r = 1 % p;
+    let mut b = b;
+    while e > 0 {
+        if e & 1 == 1 {
+            r = fast_mod(r * b, fm, p);
+        }
+        b = fast_mod(b * b, fm, p);
+        e >>= 1;
+    }
+    r
+}
+
 /// `x^-1 mod p` for `0 < x < p`, `p` prime `< 2^32`.
 fn inv_mod_u32(x: u32, p: u32) -> u32 {
     let (mut r0, mut r1) = (p as i64, x as i64);
@@ -155,18 +169,48 @@ impl PolyA {
             big_b.push(a_q * g as u128);
         }
         let len = fb.len();
+        let s = qidx.len();
+        // Per prime p: a mod p and (B_j mod p) from the small factors of a, in u32 (values
+        // below 2^15, products below 2^30: 32-bit divisions, no u128 `%`).
+        let qs: Vec<u32> = qidx.iter().map(|&i| fb.primes[i]).collect();
+        let gammas: Vec<u32> = big_b
+            .iter()
+            .zip(&qs)
+            .map(|(&bj, &q)| (bj / (a / q as u128)) as u32)
+            .collect();
         let mut ainv = vec![0u32; len];
-        let mut bainv2 = vec![0u32; qidx.len() * len];
+        let mut bainv2 = vec![0u32; s * len];
+        let mut rest = [0u32; 16]; // (a / q_j) mod p
+        let mut qm = [0u32; 16];
         for i in 1..len {
             if qidx.contains(&i) {
                 continue;
             }
             let p = fb.primes[i];
-            let ai = inv_mod_u32((a % p as u128) as u32, p);
+            let fm = fb.fastmod[i];
+            let md = |x: u32| fast_mod(x, fm, p);
+            for (m, &q) in qm.iter_mut().zip(&qs) {
+                *m = md(q);
+            }
+            // (a / q_j) mod p as prefix * suffix products; a mod p on the way.
+            let mut prefix = 1u32;
+            for j in 0..s {
+                rest[j] = prefix;
+                prefix = md(prefix * qm[j]);
+            }
+            let a_mod = prefix;
+            let mut suffix = 1u32;
+            for j in (0..s).rev() {
+                rest[j] = md(rest[j] * suffix);
+                suffix = md(suffix * qm[j]);
+            }
+            // a^-1 = a^(p-2) (Fermat): multiplications only, no division chain.
+            let ai = pow_fast(a_mod, p - 2, fm, p);
             ainv[i] = ai;
-            for (j, &bj) in big_b.iter().enumerate() {
-                let v = (2 * (bj % p as u128) as u64 % p as u64) * ai as u64 % p as u64;
-                bainv2[j * len + i] = v as u32;
+            let ai2 = md(2 * ai);
+            for j in 0..s {
+                let bj = md(rest[j] * md(gammas[j]));
+                bainv2[j * len + i] = md(bj * ai2);
             }
         }
         PolyA {
