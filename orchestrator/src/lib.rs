@@ -14,6 +14,7 @@
 //! * [`run`] and [`report`]: `orchestrator run` as a library — templates, inputs, retries,
 //!   halts, Ctrl-C; grouped/ordered output, joblog, JSON, progress. [`guardian`] kills every
 //!   job's group if the orchestrator dies.
+//! * [`pool::Pool`]: a crash-proof pool of persistent `worker serve` processes.
 //! * [`cli`]: the `orchestrator` command line, a thin shell over the above.
 //!
 //! ```
@@ -48,6 +49,7 @@ pub mod launch;
 pub(crate) mod lifecycle;
 pub mod pipeline;
 pub mod pipes;
+pub mod pool;
 pub mod report;
 pub mod run;
 pub mod signal;
@@ -61,5 +63,6 @@ pub use command::{Command, Stdio};
 pub use communicate::{Cancel, Communicate, Outcome, TimedOut};
 pub use error::{Error, ExitError, SpawnError, SpawnErrorKind};
 pub use pipeline::{Pipeline, PipelineOutcome, PipelineSpawnError, RunningPipeline, StageOutcome};
+pub use pool::{Pool, PoolError};
 pub use status::ExitStatus;
 pub use sys::Signal;

@@ -41,5 +41,6 @@ pub use codec::CodecError;
 pub use frame::{FrameError, MAX_FRAME_LEN, read_frame, write_frame};
 pub use protocol::{
     Batch, DIVISORS_PER_CHUNK, FACTORS_PER_FRAME, HandshakeError, Hello, MAGIC, Mode, NumberError,
-    PROTOCOL_VERSION, ProtocolError, ProtocolErrorKind, Request, RequestId, Response,
+    PROGRESS_INTERVAL_MS, PROTOCOL_VERSION, ProtocolError, ProtocolErrorKind, Request, RequestId,
+    Response, Split, TextBatch, TextError, TextFormat,
 };

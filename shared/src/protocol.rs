@@ -20,6 +20,20 @@
 //!      `last: true`), or one [`Response::NumberFailed`] (e.g. more divisors than the batch's
 //!      `divisor_cap`). A `u128` can have ~10^8 divisors; they are never put in one frame.
 //!    * [`Request::Ping`] gets [`Response::Pong`].
+//!
+//!    For a [`Request::Text`] the worker does the parsing and formatting itself (so the
+//!    orchestrator only cuts text and copies bytes): it sends [`Response::Text`] parts, each
+//!    carrying the next bytes of output and the count of inputs finished so far, then
+//!    [`Response::BatchDone`]. The concatenated parts are exactly what `worker factor` (or
+//!    `worker divisors`) would print for the same text, or one JSON object per line.
+//!
+//!    **Progress.** While working on a [`Request::Batch`] or a [`Request::Text`], the worker
+//!    sends a frame that tells how far it is at least every [`PROGRESS_INTERVAL_MS`]
+//!    milliseconds: results (which count as progress), or, when it is busy with one long
+//!    number, [`Response::Working`] naming the input in hand (sent by a clock thread, so it
+//!    comes even while the computation is stuck). The orchestrator relies on this to know
+//!    which input is taking long: the one named last, once it has been in hand for longer
+//!    than the timeout.
 //! 4. **End.** The orchestrator closes the worker's stdin; the worker finishes the request in
 //!    hand and exits 0. A frame the worker cannot read gets a [`Response::Error`] (when stdout
 //!    still works), a message on stderr and a non-zero exit: the stream is out of sync and the
@@ -33,7 +47,15 @@ use serde::{Deserialize, Serialize};
 use crate::codec::{self, CodecError};
 
 /// Version of this protocol; bumped on any change to the messages.
-pub const PROTOCOL_VERSION: u32 = 1;
+///
+/// * 1: hello, batches, pings.
+/// * 2: text requests ([`Request::Text`], [`Response::Text`]) and the progress rule
+///   ([`PROGRESS_INTERVAL_MS`], [`Response::Working`]).
+pub const PROTOCOL_VERSION: u32 = 2;
+
+/// A worker in the middle of a request reports its progress (sends and flushes what it has
+/// finished) at least this often; see the module docs.
+pub const PROGRESS_INTERVAL_MS: u64 = 20;
 
 /// First four bytes of every [`Hello`] body: tells a protocol peer from a process writing text.
 pub const MAGIC: [u8; 4] = *b"FCTR";
@@ -80,6 +102,43 @@ mod text {
             }
         }
         d.deserialize_str(Text)
+    }
+}
+
+/// Serializes a `Vec<u8>` as one byte string (a length and the raw bytes, not a sequence of
+/// one-byte integers), and deserializes it from the frame's bytes, so a lying length is
+/// checked against the bytes present before anything is allocated.
+mod bytes {
+    use serde::de::{Error, SeqAccess, Visitor};
+    use serde::{Deserializer, Serializer};
+    use std::fmt;
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        struct Bytes;
+        impl<'de> Visitor<'de> for Bytes {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a byte string")
+            }
+            fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+                Ok(v.to_vec())
+            }
+            fn visit_byte_buf<E: Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+                Ok(v)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+                let mut v = Vec::new();
+                while let Some(b) = seq.next_element()? {
+                    v.push(b);
+                }
+                Ok(v)
+            }
+        }
+        d.deserialize_bytes(Bytes)
     }
 }
 
@@ -236,6 +295,61 @@ pub struct Batch {
     pub divisor_cap: Option<u64>,
 }
 
+/// How the text of a [`TextBatch`] is cut into inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum Split {
+    /// Inputs are separated by spaces, tabs and newlines, as coreutils `factor` reads its
+    /// standard input (empty inputs do not exist).
+    #[default]
+    Whitespace,
+    /// Each input ends with a NUL byte and is taken whole, as `factor` takes a command-line
+    /// argument (leading spaces allowed, anything else invalid; `""` is an input).
+    Nul,
+}
+
+/// How the results of a [`TextBatch`] are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum TextFormat {
+    /// `N: p1 p2 ...` lines, byte for byte what `worker factor` / `worker divisors` print;
+    /// an input that is not a number gets a message in the `errors` of [`Response::Text`] instead.
+    #[default]
+    Plain,
+    /// One JSON object per input and line: `{"n":12,"factors":[2,2,3]}`,
+    /// `{"n":12,"divisors":[1,2,3,4,6,12]}`, or for a bad input
+    /// `{"input":"abc","error":"‘abc’ is not a valid positive integer"}`.
+    Json,
+}
+
+/// Numbers as text: the worker cuts, parses, factors and formats.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TextBatch {
+    /// Echoed in every response about this request.
+    pub id: RequestId,
+    /// What to compute.
+    pub mode: Mode,
+    /// How results are written.
+    pub format: TextFormat,
+    /// How `text` is cut into inputs.
+    pub split: Split,
+    /// As [`Batch::divisor_cap`]: a number with more divisors gets an error instead.
+    pub divisor_cap: Option<u64>,
+    /// The inputs.
+    #[serde(with = "bytes")]
+    pub text: Vec<u8>,
+}
+
+/// A message about one input of a [`TextBatch`] in [`TextFormat::Plain`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TextError {
+    /// Where the message belongs: a byte offset into the [`Response::Text`] part's `text`
+    /// (the output of the inputs before it ends there).
+    pub at: u32,
+    /// The message, without a program name or newline:
+    /// `‘abc’ is not a valid positive integer`.
+    #[serde(deserialize_with = "text::deserialize")]
+    pub message: String,
+}
+
 /// Orchestrator -> worker, after the handshake.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
@@ -246,6 +360,8 @@ pub enum Request {
         /// Echoed in the pong.
         id: RequestId,
     },
+    /// Factor the numbers written in this text, and answer with text (protocol version 2).
+    Text(TextBatch),
 }
 
 /// Why one number of a batch has no result.
@@ -329,6 +445,33 @@ pub enum Response {
     },
     /// A protocol violation; the worker exits after sending it.
     Error(ProtocolError),
+    /// The worker is busy with input `index` of request `id`: every input before it is
+    /// finished, though its results may still be on the way (protocol version 2; see the
+    /// progress rule in the module docs).
+    Working {
+        /// The request.
+        id: RequestId,
+        /// The input in hand.
+        index: u32,
+    },
+    /// The next part of the answer to a [`Request::Text`] (protocol version 2).
+    Text {
+        /// The request.
+        id: RequestId,
+        /// Inputs finished so far in this request, counting this part (cumulative). The
+        /// output of input `done` may have begun in `text` (a long divisor line is sent in
+        /// pieces) but is complete only once `done` counts it.
+        done: u32,
+        /// Inputs so far (cumulative) that got no result line: not a number, or refused
+        /// (divisor cap). In [`TextFormat::Json`] they have an error object in `text`.
+        bad: u32,
+        /// The next bytes of output.
+        #[serde(with = "bytes")]
+        text: Vec<u8>,
+        /// Messages to put between the bytes of `text`, ascending by `at`
+        /// ([`TextFormat::Plain`] only).
+        errors: Vec<TextError>,
+    },
 }
 
 impl Response {
@@ -339,7 +482,9 @@ impl Response {
             | Self::Divisors { id, .. }
             | Self::NumberFailed { id, .. }
             | Self::BatchDone { id }
-            | Self::Pong { id } => Some(*id),
+            | Self::Pong { id }
+            | Self::Working { id, .. }
+            | Self::Text { id, .. } => Some(*id),
             Self::Error(_) => None,
         }
     }

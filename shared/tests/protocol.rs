@@ -5,7 +5,8 @@ use serde::Serialize;
 use shared::frame::{FrameReader, encode_frame};
 use shared::{
     Batch, CodecError, HandshakeError, Hello, MAGIC, Mode, NumberError, PROTOCOL_VERSION,
-    ProtocolError, ProtocolErrorKind, Request, RequestId, Response, codec, read_frame, write_frame,
+    ProtocolError, ProtocolErrorKind, Request, RequestId, Response, Split, TextBatch, TextError,
+    TextFormat, codec, read_frame, write_frame,
 };
 
 /// u128 values weighted towards the varint size boundaries.
@@ -41,6 +42,28 @@ fn request() -> impl Strategy<Value = Request> {
                 divisor_cap
             })),
         id().prop_map(|id| Request::Ping { id }),
+        (
+            id(),
+            mode(),
+            any::<bool>(),
+            any::<bool>(),
+            proptest::option::of(any::<u64>()),
+            prop::collection::vec(any::<u8>(), 0..200)
+        )
+            .prop_map(|(id, mode, json, nul, divisor_cap, text)| Request::Text(
+                TextBatch {
+                    id,
+                    mode,
+                    format: if json {
+                        TextFormat::Json
+                    } else {
+                        TextFormat::Plain
+                    },
+                    split: if nul { Split::Nul } else { Split::Whitespace },
+                    divisor_cap,
+                    text,
+                }
+            )),
     ]
 }
 
@@ -86,6 +109,24 @@ fn response() -> impl Strategy<Value = Response> {
         id().prop_map(|id| Response::BatchDone { id }),
         id().prop_map(|id| Response::Pong { id }),
         protocol_error().prop_map(Response::Error),
+        (id(), any::<u32>()).prop_map(|(id, index)| Response::Working { id, index }),
+        (
+            id(),
+            any::<u32>(),
+            any::<u32>(),
+            prop::collection::vec(any::<u8>(), 0..200),
+            prop::collection::vec((any::<u32>(), ".{0,20}"), 0..4)
+        )
+            .prop_map(|(id, done, bad, text, errors)| Response::Text {
+                id,
+                done,
+                bad,
+                text,
+                errors: errors
+                    .into_iter()
+                    .map(|(at, message)| TextError { at, message })
+                    .collect(),
+            }),
     ]
 }
 
@@ -347,4 +388,21 @@ fn response_ids() {
         .id(),
         None
     );
+}
+
+/// Text travels as one byte string (a length and the raw bytes), not byte by byte.
+#[test]
+fn text_is_encoded_as_raw_bytes() {
+    let text = vec![200u8; 1000];
+    let req = Request::Text(TextBatch {
+        id: RequestId(1),
+        mode: Mode::Primes,
+        format: TextFormat::Plain,
+        split: Split::Whitespace,
+        divisor_cap: None,
+        text: text.clone(),
+    });
+    let body = codec::encode(&req).unwrap();
+    assert!(body.len() < 1010, "{} bytes", body.len());
+    assert!(body.windows(1000).any(|w| w == &text[..]));
 }

@@ -10,8 +10,12 @@
 //! 2. Each [`Request::Batch`] is answered in index order ([`Response::Factors`] runs of at most
 //!    [`FACTORS_PER_FRAME`], or [`Response::Divisors`] chunks of at most [`DIVISORS_PER_CHUNK`]
 //!    / [`Response::NumberFailed`]), then [`Response::BatchDone`], then a flush. A
-//!    [`Request::Ping`] gets a [`Response::Pong`] and a flush. Requests are handled in order,
-//!    so the peer may pipeline as many as it likes.
+//!    [`Request::Text`] is answered with [`Response::Text`] parts (see the `text` module),
+//!    then [`Response::BatchDone`]. A [`Request::Ping`] gets a [`Response::Pong`] and a flush.
+//!    Requests are handled in order, so the peer may pipeline as many as it likes.
+//!    While a request is in work, the progress rule holds (see the `clock` module): results
+//!    are reported at least every [`shared::PROGRESS_INTERVAL_MS`], and a clock thread sends
+//!    [`Response::Working`] while one number takes longer than that.
 //! 3. A clean end of input between frames ends the server with `Ok(())`.
 //! 4. A frame that cannot be read (truncated, oversized, undecodable, or a message out of
 //!    place such as a second hello) gets a [`Response::Error`] when the output still works,
@@ -19,10 +23,11 @@
 //!
 //! Memory stays bounded: the server holds one request frame, one response frame and the
 //! current number's prime factors; divisors stream from the engine into chunk frames.
-//! Responses go into the writer the caller gives (buffer it); flushes happen only at the end
-//! of a batch, a pong or an error.
+//! Responses go into the writer the caller gives (buffer it); flushes happen at the end of a
+//! request, a pong or an error, and when a progress report is due.
 
 use std::io::{Read, Write};
+use std::sync::{Mutex, MutexGuard};
 
 use shared::frame::{FrameReader, FrameWriter, decode_body};
 use shared::{
@@ -30,6 +35,7 @@ use shared::{
     NumberError, ProtocolError, ProtocolErrorKind, Request, RequestId, Response,
 };
 
+use crate::clock::{self, Clock};
 use crate::factor::{divisor_count, factor_into, for_each_divisor};
 
 /// The `software` field of the worker's [`Hello`].
@@ -91,20 +97,31 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
 /// assert_eq!(r.read::<Response>()?, None);
 /// # Ok(()) }
 /// ```
-pub fn serve<R: Read, W: Write>(input: R, output: W) -> Result<(), ServeError> {
-    Server {
-        reader: FrameReader::new(input),
-        writer: FrameWriter::new(output),
-        primes: Vec::with_capacity(128),
-        lists: Vec::new(),
-        chunk: Vec::new(),
-    }
-    .run()
+pub fn serve<R: Read, W: Write + Send>(input: R, output: W) -> Result<(), ServeError> {
+    let writer = Mutex::new(FrameWriter::new(output));
+    let clock = Clock::new();
+    std::thread::scope(|s| {
+        let ticker = s.spawn(|| clock.run(&writer));
+        let result = Server {
+            reader: FrameReader::new(input),
+            writer: &writer,
+            clock: &clock,
+            primes: Vec::with_capacity(128),
+            lists: Vec::new(),
+            chunk: Vec::new(),
+        }
+        .run();
+        clock.stop();
+        ticker.thread().unpark();
+        result
+    })
 }
 
-struct Server<R, W> {
+struct Server<'a, R, W> {
     reader: FrameReader<R>,
-    writer: FrameWriter<W>,
+    /// Shared with the clock thread.
+    writer: &'a Mutex<FrameWriter<W>>,
+    clock: &'a Clock,
     /// The current number's prime factors.
     primes: Vec<u128>,
     /// Reused lists for [`Response::Factors`].
@@ -113,7 +130,11 @@ struct Server<R, W> {
     chunk: Vec<u128>,
 }
 
-impl<R: Read, W: Write> Server<R, W> {
+impl<R: Read, W: Write> Server<'_, R, W> {
+    fn w(&self) -> MutexGuard<'_, FrameWriter<W>> {
+        clock::lock(self.writer)
+    }
+
     fn run(mut self) -> Result<(), ServeError> {
         if !self.handshake()? {
             return Ok(());
@@ -145,9 +166,17 @@ impl<R: Read, W: Write> Server<R, W> {
             match request {
                 Request::Ping { id } => {
                     self.send(&Response::Pong { id })?;
-                    self.writer.flush().map_err(ServeError::Write)?;
+                    self.w().flush().map_err(ServeError::Write)?;
                 }
-                Request::Batch(batch) => self.batch(batch)?,
+                Request::Batch(batch) => {
+                    self.clock.begin(batch.id);
+                    self.batch(batch)?;
+                }
+                Request::Text(t) => {
+                    self.clock.begin(t.id);
+                    crate::text::answer(&t, self.writer, self.clock, &mut self.primes)
+                        .map_err(ServeError::Write)?;
+                }
             }
         }
     }
@@ -160,23 +189,23 @@ impl<R: Read, W: Write> Server<R, W> {
             Err(e) => {
                 if e.is_malformed() {
                     // Best effort: the peer may be a protocol peer that sent a broken frame.
-                    let _ = self.writer.write(&Hello::new(SOFTWARE));
+                    let _ = self.w().write(&Hello::new(SOFTWARE));
                 }
                 return Err(self.read_failed(e));
             }
         };
-        self.writer
+        self.w()
             .write(&Hello::new(SOFTWARE))
             .map_err(ServeError::Write)?;
         match theirs {
             Ok(_) => {
-                self.writer.flush().map_err(ServeError::Write)?;
+                self.w().flush().map_err(ServeError::Write)?;
                 Ok(true)
             }
             Err(e @ HandshakeError::VersionMismatch { .. }) => {
                 // Our hello tells the peer everything; a peer of another version may not
                 // understand an Error response, so none is sent.
-                let _ = self.writer.flush();
+                let _ = self.w().flush();
                 Err(ServeError::Handshake(e))
             }
             Err(e) => Err(self.refuse(ProtocolErrorKind::Handshake, ServeError::Handshake(e))),
@@ -196,15 +225,21 @@ impl<R: Read, W: Write> Server<R, W> {
     /// reported matters more) and returns `err`.
     fn refuse(&mut self, kind: ProtocolErrorKind, err: ServeError) -> ServeError {
         let message = error_chain(&err);
-        let _ = self
-            .writer
-            .write(&Response::Error(ProtocolError { kind, message }));
-        let _ = self.writer.flush();
+        let mut w = self.w();
+        let _ = w.write(&Response::Error(ProtocolError { kind, message }));
+        let _ = w.flush();
         err
     }
 
     fn send(&mut self, msg: &Response) -> Result<(), ServeError> {
-        self.writer.write(msg).map_err(ServeError::Write)
+        self.w().write(msg).map_err(ServeError::Write)
+    }
+
+    /// Flushes, as a progress report.
+    fn report(&mut self) -> Result<(), ServeError> {
+        self.w().flush().map_err(ServeError::Write)?;
+        self.clock.reported();
+        Ok(())
     }
 
     fn batch(&mut self, batch: Batch) -> Result<(), ServeError> {
@@ -223,40 +258,62 @@ impl<R: Read, W: Write> Server<R, W> {
         }
         match mode {
             Mode::Primes => {
-                for (first, run) in (0u32..)
-                    .step_by(FACTORS_PER_FRAME)
-                    .zip(numbers.chunks(FACTORS_PER_FRAME))
-                {
-                    self.factors(id, first, run)?;
+                let mut first = 0usize;
+                while first < numbers.len() {
+                    let end = numbers.len().min(first + FACTORS_PER_FRAME);
+                    first += self.factors(id, first as u32, &numbers[first..end])?;
+                    if self.clock.due() {
+                        self.report()?;
+                    }
                 }
             }
             Mode::Divisors => {
                 for (index, &n) in (0u32..).zip(&numbers) {
+                    self.clock.at(index);
                     self.divisors(id, index, n, divisor_cap)?;
+                    if self.clock.due() {
+                        self.report()?;
+                    }
                 }
             }
         }
-        self.send(&Response::BatchDone { id })?;
-        self.writer.flush().map_err(ServeError::Write)
+        self.clock.end();
+        let mut w = self.w();
+        w.write(&Response::BatchDone { id })
+            .and_then(|()| w.flush())
+            .map_err(ServeError::Write)?;
+        drop(w);
+        self.clock.reported();
+        Ok(())
     }
 
-    /// One [`Response::Factors`] frame for `run`, reusing the factor lists' allocations.
-    fn factors(&mut self, id: RequestId, first: u32, run: &[u128]) -> Result<(), ServeError> {
+    /// One [`Response::Factors`] frame for `run`, or for its first part if a progress report
+    /// falls due before its end; returns how many numbers it covered (at least one). The
+    /// factor lists' allocations are reused.
+    fn factors(&mut self, id: RequestId, first: u32, run: &[u128]) -> Result<usize, ServeError> {
         let mut lists = std::mem::take(&mut self.lists);
         lists.resize_with(run.len(), Vec::new);
-        for (&n, list) in run.iter().zip(lists.iter_mut()) {
+        let mut covered = 0;
+        for (i, (&n, list)) in run.iter().zip(lists.iter_mut()).enumerate() {
+            self.clock.at(first + i as u32);
             factor_into(n, list);
+            covered = i + 1;
+            if self.clock.due() {
+                break;
+            }
         }
+        let rest = lists.split_off(covered);
         let response = Response::Factors {
             id,
             first,
             factors: lists,
         };
         let sent = self.send(&response);
-        if let Response::Factors { factors, .. } = response {
+        if let Response::Factors { mut factors, .. } = response {
+            factors.extend(rest);
             self.lists = factors;
         }
-        sent
+        sent.map(|()| covered)
     }
 
     /// The [`Response::Divisors`] chunks (or one [`Response::NumberFailed`]) for `n`.
@@ -282,7 +339,7 @@ impl<R: Read, W: Write> Server<R, W> {
             // A full chunk is sent only when the next divisor arrives, so the final chunk
             // (`last: true`) is known without trusting the count.
             let mut failed = None;
-            let writer = &mut self.writer;
+            let writer = self.writer;
             for_each_divisor(&self.primes, |d| {
                 if failed.is_some() {
                     return;
@@ -294,7 +351,7 @@ impl<R: Read, W: Write> Server<R, W> {
                         divisors: std::mem::take(&mut chunk),
                         last: false,
                     };
-                    if let Err(e) = writer.write(&response) {
+                    if let Err(e) = clock::lock(writer).write(&response) {
                         failed = Some(e);
                     }
                     if let Response::Divisors { divisors, .. } = response {

@@ -28,6 +28,9 @@ pub mod exit {
     pub const INTERRUPTED_INT: i32 = 130;
     /// Interrupted by SIGTERM (128 + 15).
     pub const INTERRUPTED_TERM: i32 = 143;
+    /// Standard output was closed by its reader (`... | head -1`): what a shell shows for
+    /// a filter killed by SIGPIPE (128 + 13). Nothing is printed.
+    pub const BROKEN_PIPE: i32 = 141;
 }
 
 /// Run many child processes well.

@@ -5,4 +5,5 @@ mod helpers;
 mod child;
 mod communicate;
 mod pipeline;
+mod pool;
 mod supervisor;

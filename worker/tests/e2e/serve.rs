@@ -172,6 +172,11 @@ impl Session {
                     assert_eq!(all.len(), count);
                     return all;
                 }
+                // A progress report from the worker's clock (a slow machine): fine.
+                Response::Working { id: got, index } => {
+                    assert_eq!(got, id);
+                    assert!(index as usize >= all.len().saturating_sub(1));
+                }
                 other => panic!("unexpected {other:?}"),
             }
         }
@@ -224,6 +229,7 @@ impl Session {
                     assert_eq!(all.len(), count);
                     return all;
                 }
+                Response::Working { id: got, .. } => assert_eq!(got, id),
                 other => panic!("unexpected {other:?}"),
             }
         }
