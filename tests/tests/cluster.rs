@@ -20,6 +20,8 @@ use testkit::LeakGuard;
 use testkit::cluster::suite::{Case, Needs, run_suite};
 use testkit::cluster::{Cluster, ClusterOptions, NsHost};
 
+#[path = "cluster/factor.rs"]
+mod factor;
 #[path = "cluster/run.rs"]
 mod run;
 
@@ -137,6 +139,31 @@ fn main() -> ExitCode {
             "hosts_check_through_slurm",
             Needs::Slurm,
             run::hosts_check_through_slurm,
+        ),
+        case(
+            "factor_over_ssh_and_srun_matches_local",
+            Needs::Ssh,
+            factor::factor_over_ssh_and_srun_matches_local,
+        ),
+        case(
+            "factor_sigkill_leaves_no_worker_on_any_host",
+            Needs::Ssh,
+            factor::factor_sigkill_leaves_no_worker_on_any_host,
+        ),
+        case(
+            "factor_timeout_kills_the_remote_worker",
+            Needs::Ssh,
+            factor::factor_timeout_kills_the_remote_worker,
+        ),
+        case(
+            "factor_host_lost_sshd_killed",
+            Needs::Ssh,
+            factor::factor_host_lost_sshd_killed,
+        ),
+        case(
+            "factor_host_lost_link_down",
+            Needs::Ssh,
+            factor::factor_host_lost_link_down,
         ),
     ];
     run_suite("cluster", &ClusterOptions::default(), &cases)
