@@ -1276,14 +1276,174 @@ def bench_pool_rss():
     ], res
 
 
+class TestCluster:
+    """The testkit's cluster (sshd and Slurm in network namespaces on this machine), started
+    through its example binary for the length of a benchmark and torn down after (by closing
+    the example's stdin). `error` says why it is not there (not root, tools missing...)."""
+
+    def __init__(self, hosts):
+        self.hosts = []  # (hostname, address)
+        self.ssh_config = None
+        self.error = None
+        self.proc = None
+        exe = EXAMPLES / "cluster"
+        if not exe.exists():
+            self.error = f"n/a (not built: {rel(exe)} missing)"
+            return
+        self.proc = subprocess.Popen(
+            [str(exe), str(hosts)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        lines = []
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line.rstrip())
+            m = re.match(r"ssh:\s+ssh -F (\S+) ", line)
+            if m:
+                self.ssh_config = m.group(1)
+            m = re.match(r"\s+(orch-h\d+)\s+\d+/root@(\S+)\s", line)
+            if m:
+                self.hosts.append((m.group(1), m.group(2)))
+            if line.startswith("press Enter"):
+                return
+        err = self.proc.stderr.read() if self.proc.poll() is not None else ""
+        self.close()
+        why = (err.strip().splitlines() or lines or ["no output"])[-1]
+        self.error = f"skipped: the test cluster cannot start here ({why[:100]})"
+
+    def sshlogins(self, slots, n=None):
+        return ",".join(f"{slots}/root@{addr}" for _, addr in self.hosts[:n])
+
+    def env(self):
+        return {"ORCHESTRATOR_SSH": f"ssh -F {self.ssh_config}", "PARALLEL_SSH": f"ssh -F {self.ssh_config}"}
+
+    def close(self):
+        if self.proc and self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait()
+        self.proc = None
+
+
 @benchmark(
     "cluster",
     7,
-    "(planned, issue 7) factor on two namespace hosts vs two local workers (>= 0.9x); "
-    "run per-job latency over ssh vs GNU parallel --sshlogin (>= 2x)",
+    "on two network-namespace ssh hosts of this machine: orchestrator factor with a worker "
+    "on each vs two local workers (>= 0.9x local: same cores, so it measures overhead); per-job "
+    "latency of orchestrator run over ssh (multiplexed) vs GNU parallel --sshlogin (>= 2x)",
 )
 def bench_cluster():
-    return [Row("cluster", "ssh / Slurm (issue 7)", "n/a (not defined yet: issue 7)", "–")], {}
+    B = "cluster"
+    cl = TestCluster(2)
+    try:
+        if cl.error:
+            log(f"    {cl.error}")
+            return [Row(B, "ssh hosts (testkit cluster)", cl.error, "–")], {}
+        rows, raw = [], {}
+        env = cl.env()
+        # 1. Per-job latency: 60 `true` jobs over one slot on each of the two hosts.
+        jobs, slots = 60, 2
+        hosts = cl.sshlogins(1)
+        per_job = lambda r: r.median() * slots / jobs * 1e3  # noqa: E731  ms per job per slot
+        check = output_check(
+            f"ORCHESTRATOR_SSH='ssh -F {cl.ssh_config}' {ORCH} run -S {hosts} --count 4 "
+            "-- hostname 2>/dev/null | sort -u | tr '\\n' ' '",
+            " ".join(sorted(h for h, _ in cl.hosts)),
+            "run -S both hosts --count 4 -- hostname: both hostnames",
+        )
+        mux = Cmd(
+            "ours: orchestrator run -S (multiplexed)",
+            [str(ORCH), "run", "-S", hosts, "--count", str(jobs), "--", "true"],
+            ours=True,
+            needs=[ORCH],
+            env=env,
+            timeout=120,
+            check=check,
+        )
+        own = Cmd(
+            "ours: orchestrator run -S --no-multiplex",
+            [str(ORCH), "run", "-S", hosts, "--no-multiplex", "--count", str(jobs), "--", "true"],
+            ours=True,
+            needs=[ORCH],
+            env=env,
+            timeout=120,
+        )
+        par = Cmd(
+            "GNU parallel -S",
+            shell=f"seq {jobs} | parallel --will-cite -S {hosts} true",
+            needs=[shutil.which("parallel") or "parallel (apt parallel)"],
+            env=env,
+            timeout=120,
+        )
+        res = measure([par, mux, own], 3, budget=60)
+        raw["run_latency"] = res
+        case = f"run: per-job latency, {jobs} x true on 2 hosts x 1 slot"
+        rows.append(
+            compare(B, case, res[mux.label], res[par.label], fmt_ms, "lower", ("ratio", 2),
+                    value=per_job)
+        )
+        rows.append(
+            compare(B, case + " (no multiplexing)", res[own.label], res[par.label], fmt_ms,
+                    "lower", value=per_job)
+        )
+        rows.extend(cluster_factor_rows(cl, raw))
+        return rows, raw
+    finally:
+        cl.close()
+
+
+def cluster_factor_rows(cl, raw):
+    """factor with one worker on each of two namespace hosts vs two local workers."""
+    B = "cluster"
+    path = DATA / "u96_semi.txt"
+    ref, _gp = pari_reference(path)
+    env = cl.env()
+    local = Cmd(
+        "ours: orchestrator factor --procs 2 (local)",
+        [str(ORCH), "factor", "--procs", "2"],
+        ours=True,
+        needs=[ORCH],
+        stdin=path,
+        stdout=TMP / "cluster_factor_local.ours",
+        timeout=60,
+        check=same_files(TMP / "cluster_factor_local.ours", ref, "PARI"),
+    )
+    remote = Cmd(
+        "ours: orchestrator factor -S 1/h1,1/h2",
+        [str(ORCH), "factor", "-S", cl.sshlogins(1), "--worker", str(WORKER)],
+        ours=True,
+        needs=[ORCH, WORKER],
+        stdin=path,
+        stdout=TMP / "cluster_factor_ssh.ours",
+        env=env,
+        timeout=60,
+        check=same_files(TMP / "cluster_factor_ssh.ours", ref, "PARI"),
+    )
+    res = measure([local, remote], 3, budget=60)
+    raw["factor"] = res
+    n = count_lines(path)
+    return [
+        compare(
+            B,
+            "factor: 400 u96 semiprimes, 2 ssh hosts x 1 worker vs 2 local workers",
+            res[remote.label],
+            res[local.label],
+            fmt_rate,
+            "higher",
+            ("ratio", 0.9),
+            value=rate_of(n),
+        )
+    ]
 
 
 # --------------------------------------------------------------------------------------------

@@ -20,6 +20,11 @@ use testkit::LeakGuard;
 use testkit::cluster::suite::{Case, Needs, run_suite};
 use testkit::cluster::{Cluster, ClusterOptions, NsHost};
 
+#[path = "cluster/factor.rs"]
+mod factor;
+#[path = "cluster/run.rs"]
+mod run;
+
 fn main() -> ExitCode {
     let cases = [
         case(
@@ -83,6 +88,82 @@ fn main() -> ExitCode {
             "launcher_srun_carries_argv_and_env_unchanged",
             Needs::Slurm,
             launcher_srun,
+        ),
+        case(
+            "run_spreads_jobs_over_every_host",
+            Needs::Ssh,
+            run::run_spreads_jobs_over_every_host,
+        ),
+        case(
+            "run_timeout_leaves_nothing_remote",
+            Needs::Ssh,
+            run::run_timeout_leaves_nothing_remote,
+        ),
+        case(
+            "run_sigkill_leaves_nothing_remote",
+            Needs::Ssh,
+            run::run_sigkill_leaves_nothing_remote,
+        ),
+        case(
+            "run_ctrl_c_stops_remote_jobs",
+            Needs::Ssh,
+            run::run_ctrl_c_stops_remote_jobs,
+        ),
+        case(
+            "run_exit_255_is_the_jobs_own_failure",
+            Needs::Ssh,
+            run::run_exit_255_is_the_jobs_own_failure,
+        ),
+        case(
+            "run_host_lost_sshd_killed",
+            Needs::Ssh,
+            run::run_host_lost_sshd_killed,
+        ),
+        case(
+            "run_host_lost_link_down",
+            Needs::Ssh,
+            run::run_host_lost_link_down,
+        ),
+        case("run_over_slurm", Needs::Slurm, run::run_over_slurm),
+        case(
+            "run_srun_timeout_leaves_no_step",
+            Needs::Slurm,
+            run::run_srun_timeout_leaves_no_step,
+        ),
+        case(
+            "hosts_check_reports_each_host",
+            Needs::Ssh,
+            run::hosts_check_reports_each_host,
+        ),
+        case(
+            "hosts_check_through_slurm",
+            Needs::Slurm,
+            run::hosts_check_through_slurm,
+        ),
+        case(
+            "factor_over_ssh_and_srun_matches_local",
+            Needs::Ssh,
+            factor::factor_over_ssh_and_srun_matches_local,
+        ),
+        case(
+            "factor_sigkill_leaves_no_worker_on_any_host",
+            Needs::Ssh,
+            factor::factor_sigkill_leaves_no_worker_on_any_host,
+        ),
+        case(
+            "factor_timeout_kills_the_remote_worker",
+            Needs::Ssh,
+            factor::factor_timeout_kills_the_remote_worker,
+        ),
+        case(
+            "factor_host_lost_sshd_killed",
+            Needs::Ssh,
+            factor::factor_host_lost_sshd_killed,
+        ),
+        case(
+            "factor_host_lost_link_down",
+            Needs::Ssh,
+            factor::factor_host_lost_link_down,
         ),
     ];
     run_suite("cluster", &ClusterOptions::default(), &cases)

@@ -668,6 +668,7 @@ fn json_has_one_object_per_job_with_every_field() {
             "attempts",
             "status",
             "error",
+            "lost_hosts",
             "stdout",
             "stderr",
         ] {
@@ -676,6 +677,7 @@ fn json_has_one_object_per_job_with_every_field() {
         assert_eq!(v["seq"], i as u64 + 1);
         assert_eq!(v["host"], ":");
         assert_eq!(v["attempts"], 1);
+        assert_eq!(v["lost_hosts"], serde_json::json!([]));
         assert!(v["start"].as_f64().unwrap() > 1.6e9);
         assert!(v["duration"].as_f64().unwrap() >= 0.0);
         assert_eq!(v["argv"][0], "sh");

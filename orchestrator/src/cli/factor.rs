@@ -59,7 +59,8 @@ Exit codes:
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = AFTER_HELP)]
 pub struct Args {
-    /// Worker processes (default: the number of CPUs). Example: --procs 2
+    /// Worker processes (default: the number of CPUs). With --hosts/-S: workers on each host
+    /// whose sshlogin has no `N/` [default: its core count]. Example: --procs 2
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub procs: Option<u32>,
 
@@ -106,6 +107,10 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     pub max_divisors: u64,
 
+    /// Where the workers run (ssh hosts, Slurm).
+    #[command(flatten)]
+    pub remote: super::remote::RemoteArgs,
+
     /// Numbers to factor, each taken whole (as `factor` takes its arguments). Without any,
     /// they are read from --input or standard input. (`-5` is taken as a number and
     /// rejected, not as an option.) Example: 12 2139079
@@ -132,11 +137,18 @@ pub fn execute(args: Args) -> i32 {
     let mut builder = Pool::builder()
         .procs(procs)
         .timeout(args.timeout)
-        .max_attempts(args.max_attempts)
-        .on_event(event_printer(bar.clone()));
+        .max_attempts(args.max_attempts);
     if let Some(w) = &args.worker {
         builder = builder.worker(w);
     }
+    let (builder, hosts) = match remote_workers(&args, builder) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("orchestrator factor: {e}");
+            return exit::INTERNAL;
+        }
+    };
+    let builder = builder.on_event(event_printer(bar.clone(), hosts));
     let signals = ShutdownSignals::install().ok();
     let mut pool = match builder.start() {
         Ok(p) => p,
@@ -192,6 +204,101 @@ pub fn execute(args: Args) -> i32 {
     // Stop the workers before reporting (a no-op for idle ones: their input just ends).
     drop(pool);
     finish(result, signal)
+}
+
+/// How long a remote worker may take to say hello (a new ssh connection, a Slurm step).
+const REMOTE_HANDSHAKE: Duration = Duration::from_secs(30);
+/// A remote worker holding work that sends nothing for this long is lost (its host or the
+/// network went away; its ssh would notice only after ServerAlive's ~15 s).
+const REMOTE_SILENCE: Duration = Duration::from_secs(5);
+
+/// With --hosts/-S, --slurm or --launcher: workers through the launch layer, one per slot.
+/// Also returns where each slot's worker runs (empty: here).
+fn remote_workers(
+    args: &Args,
+    builder: crate::pool::PoolBuilder,
+) -> Result<(crate::pool::PoolBuilder, Vec<String>), String> {
+    use super::remote::Placement;
+    use crate::launch::{Launcher, SshLogin, Target, probe};
+    use crate::pool::{Launched, LocalWorker};
+    let placement = args.remote.placement()?;
+    if matches!(placement, Placement::Local) {
+        return Ok((builder, Vec::new()));
+    }
+    // The same path on every host (hosts sharing the file system), unless --worker says.
+    let worker = match &args.worker {
+        Some(w) => LocalWorker::new(w),
+        None => LocalWorker::next_to_current_exe().map_err(|e| e.to_string())?,
+    };
+    let (launchers, total) = match placement {
+        Placement::Local => unreachable!("returned above"),
+        Placement::Through(l) => {
+            let procs = args.procs.map_or_else(cpu_count, |n| n as usize);
+            (vec![l], procs)
+        }
+        Placement::Hosts(logins, ssh) => {
+            // Slots: N/, else --procs, else the host's core count (asked in parallel).
+            let fixed = |l: &SshLogin| {
+                l.slots()
+                    .map(|n| n.get() as usize)
+                    .or(args.procs.map(|n| n as usize))
+            };
+            let within = Duration::from_secs(20);
+            let counts: Vec<Result<usize, String>> = std::thread::scope(|s| {
+                let handles: Vec<_> = logins
+                    .iter()
+                    .map(|l| {
+                        let ssh = &ssh;
+                        s.spawn(move || match (fixed(l), l.target()) {
+                            (Some(n), _) => Ok(n),
+                            (None, Target::Local) => Ok(cpu_count()),
+                            (None, Target::Remote(_)) => {
+                                let launcher = Launcher::for_login(l, ssh);
+                                probe::probe_through(&launcher, None, within)
+                                    .map(|f| f.nproc.map_or(1, |n| n as usize))
+                            }
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|_| Err("panicked".into())))
+                    .collect()
+            });
+            let mut launchers = Vec::new();
+            let mut left_out = Vec::new();
+            for (login, count) in logins.iter().zip(counts) {
+                match count {
+                    Ok(n) => {
+                        let l = Launcher::for_login(login, &ssh);
+                        launchers.extend(std::iter::repeat_n(l, n.max(1)));
+                    }
+                    Err(e) => {
+                        let msg = format!("host {} is not used: {e}", login.target());
+                        eprintln!("orchestrator factor: warning: {msg}");
+                        left_out.push(msg);
+                    }
+                }
+            }
+            if launchers.is_empty() {
+                return Err(format!("no host can be used ({})", left_out.join("; ")));
+            }
+            let n = launchers.len();
+            (launchers, n)
+        }
+    };
+    let hosts: Vec<String> = (0..total)
+        .map(|slot| launchers[slot % launchers.len()].host_label())
+        .collect();
+    let launched = Launched::new(launchers, worker).map_err(|e| e.to_string())?;
+    Ok((
+        builder
+            .launcher(launched)
+            .procs(total)
+            .handshake_timeout(REMOTE_HANDSHAKE)
+            .silence_limit(Some(REMOTE_SILENCE)),
+        hosts,
+    ))
 }
 
 /// The exit code (and the closing message, if there is one to say).
@@ -302,8 +409,16 @@ fn progress_bar(input: &TextInput) -> ProgressBar {
 }
 
 /// Prints the pool's events worth a person's attention on stderr.
-fn event_printer(bar: Option<ProgressBar>) -> impl FnMut(&PoolEvent) + Send + 'static {
+fn event_printer(
+    bar: Option<ProgressBar>,
+    hosts: Vec<String>,
+) -> impl FnMut(&PoolEvent) + Send + 'static {
     let bar = Arc::new(Mutex::new(bar));
+    // " on HOST" for a worker slot that runs elsewhere.
+    let on = move |slot: usize| match hosts.get(slot) {
+        Some(h) if h != ":" => format!(" on {h}"),
+        _ => String::new(),
+    };
     move |e: &PoolEvent| {
         let line = match e {
             PoolEvent::Started { .. } => return,
@@ -311,7 +426,10 @@ fn event_printer(bar: Option<ProgressBar>) -> impl FnMut(&PoolEvent) + Send + 's
                 format!("worker {slot} failed to start: {error}")
             }
             PoolEvent::GaveUp { slot, failures, .. } => {
-                format!("worker {slot}: giving up after {failures} failed starts in a row")
+                format!(
+                    "worker {slot}{}: giving up after {failures} failed starts in a row",
+                    on(*slot)
+                )
             }
             PoolEvent::Lost {
                 slot,
@@ -319,7 +437,8 @@ fn event_printer(bar: Option<ProgressBar>) -> impl FnMut(&PoolEvent) + Send + 's
                 cause,
                 inputs_in_hand,
             } => format!(
-                "worker {slot} (pid {pid}) lost: {cause}; replacing it ({inputs_in_hand} input(s) in hand are retried or reported)"
+                "worker {slot}{} (pid {pid}) lost: {cause}; replacing it ({inputs_in_hand} input(s) in hand are retried or reported)",
+                on(*slot)
             ),
         };
         let line = format!("orchestrator factor: {line}\n");

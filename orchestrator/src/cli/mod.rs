@@ -7,7 +7,9 @@ use clap::{Parser, Subcommand};
 
 pub mod demo;
 pub mod factor;
+pub mod hosts;
 pub mod pipeline;
+pub mod remote;
 pub mod run;
 
 /// Exit codes shared by every subcommand (documented in README.md).
@@ -55,6 +57,8 @@ pub enum Command {
     Factor(factor::Args),
     /// Show the project's lessons, run for real, with measured numbers.
     Demo(demo::Args),
+    /// Check ssh hosts (or the Slurm launcher): reachable, cores, tools, worker version.
+    Hosts(hosts::Args),
 }
 
 /// Parses a duration: `500ms`, `2s`, `1m`, `1h30m`, or a plain number of seconds (`2`, `0.5`).
@@ -94,6 +98,7 @@ pub fn execute(cli: Cli) -> i32 {
         Command::Pipeline(a) => pipeline::execute(a),
         Command::Factor(a) => factor::execute(a),
         Command::Demo(a) => demo::execute(a),
+        Command::Hosts(a) => hosts::execute(a),
     }
 }
 

@@ -4,13 +4,15 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::remote::Placement;
 use super::{exit, parse_duration};
 use crate::guardian::Guardian;
 use crate::report::output::{Mode, OutputOptions};
 use crate::report::progress::Progress;
 use crate::report::{JobStatus, NotStarted, Summary};
 use crate::run::{
-    HaltPolicy, Inputs, LineSource, Local, Resume, RunConfig, RunEnv, RunResult, Template,
+    HaltPolicy, Hosts, HostsConfig, Inputs, LineSource, Local, Resume, RunConfig, RunEnv,
+    RunResult, Template, Through,
 };
 use crate::signal::{ShutdownSignals, exit_code_for};
 use crate::sys;
@@ -64,7 +66,8 @@ EXIT CODES
 #[command(after_long_help = AFTER_HELP)]
 pub struct Args {
     /// Jobs to run at once [default: number of CPUs]. 0 means as many as the fd and process
-    /// limits allow. Example: `-j 10`.
+    /// limits allow. With --hosts/-S: jobs at once on each host whose sshlogin has no `N/`
+    /// [default: its core count]. Example: `-j 10`.
     #[arg(short = 'j', long = "procs", value_name = "N")]
     pub procs: Option<usize>,
 
@@ -162,6 +165,16 @@ pub struct Args {
     #[arg(long, hide = true)]
     pub no_guardian: bool,
 
+    /// Where the jobs run (ssh hosts, Slurm).
+    #[command(flatten)]
+    pub remote: super::remote::RemoteArgs,
+
+    /// Give each job on an ssh host a connection of its own, instead of a session on one
+    /// connection per host (a ControlMaster the orchestrator runs for the run; a timed-out or
+    /// killed job still leaves nothing behind either way).
+    #[arg(long, help_heading = "Hosts")]
+    pub no_multiplex: bool,
+
     /// The command and its arguments; `{}` is the input line, `{#}` the job number.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<String>,
@@ -172,7 +185,7 @@ pub fn execute(args: Args) -> i32 {
     let progress = !args.no_progress && std::io::stderr().is_terminal();
     let guardian = !args.no_guardian;
     match prepare(args) {
-        Ok((cfg, inputs)) => launch(cfg, inputs, progress, guardian),
+        Ok(prepared) => launch(prepared, progress, guardian),
         Err(msg) => {
             eprintln!("orchestrator run: error: {msg}");
             exit::USAGE
@@ -180,17 +193,39 @@ pub fn execute(args: Args) -> i32 {
     }
 }
 
+/// The checked options, before anything starts.
+struct Prepared {
+    cfg: RunConfig,
+    /// `None`: `--count` defaults to the number of slots, known once the hosts answered.
+    inputs: Option<Inputs>,
+    placement: Placement,
+    /// `-j` as given.
+    procs: Option<usize>,
+    multiplex: bool,
+}
+
 /// Checks the options and opens the input.
-fn prepare(args: Args) -> Result<(RunConfig, Inputs), String> {
+fn prepare(args: Args) -> Result<Prepared, String> {
     if args.command.is_empty() || args.command[0].is_empty() {
         return Err("no command given (usage: orchestrator run [OPTIONS] -- CMD [ARG...])".into());
     }
     let template = Template::new(&args.command, args.shell);
+    let placement = args.remote.placement()?;
+    let on_hosts = matches!(placement, Placement::Hosts(..));
+    if on_hosts && args.procs == Some(0) {
+        return Err(
+            "-j 0 cannot be used with hosts: give -j N (jobs per host) or N/ in the \
+                    sshlogins"
+                .into(),
+        );
+    }
     let procs = args.procs.unwrap_or_else(super::cpu_count);
     let inputs = match &args.args {
         Some(path) => {
             let sep = if args.null { 0 } else { b'\n' };
-            Inputs::Lines(LineSource::open(path, sep).map_err(|e| format!("--args: {e}"))?)
+            Some(Inputs::Lines(
+                LineSource::open(path, sep).map_err(|e| format!("--args: {e}"))?,
+            ))
         }
         None => {
             if template.uses_input() {
@@ -200,14 +235,15 @@ fn prepare(args: Args) -> Result<(RunConfig, Inputs), String> {
                         .into(),
                 );
             }
-            let count = match args.count {
-                Some(c) => c,
+            match args.count {
+                Some(c) => Some(Inputs::Count(c)),
                 None if procs == 0 => {
                     return Err("--procs 0 needs --count or --args to know how many jobs".into());
                 }
-                None => procs as u64,
-            };
-            Inputs::Count(count)
+                // With hosts: one job per slot, known once they answered.
+                None if on_hosts => None,
+                None => Some(Inputs::Count(procs as u64)),
+            }
         }
     };
     let mut cfg = RunConfig::new(template);
@@ -236,13 +272,47 @@ fn prepare(args: Args) -> Result<(RunConfig, Inputs), String> {
         _ => Resume::No,
     };
     cfg.kill_on_parent_death = args.pdeathsig;
-    Ok((cfg, inputs))
+    Ok(Prepared {
+        cfg,
+        inputs,
+        placement,
+        procs: args.procs,
+        multiplex: !args.no_multiplex,
+    })
 }
 
-fn launch(mut cfg: RunConfig, inputs: Inputs, show_progress: bool, guardian: bool) -> i32 {
+/// The launcher for the placement; for hosts, connects to them first (warnings printed).
+fn start_launcher(p: &mut Prepared) -> Result<Box<dyn crate::run::Launcher>, String> {
+    match &p.placement {
+        Placement::Local => Ok(Box::new(Local)),
+        Placement::Through(l) => Ok(Box::new(Through::new(l.clone(), p.cfg.grace))),
+        Placement::Hosts(logins, ssh) => {
+            let mut hc = HostsConfig::new(logins.clone(), ssh.clone());
+            hc.default_slots = p
+                .procs
+                .and_then(|n| u32::try_from(n).ok())
+                .and_then(std::num::NonZeroU32::new);
+            hc.multiplex = p.multiplex;
+            hc.grace = p.cfg.grace;
+            let (hosts, warnings) = Hosts::start(hc)?;
+            for w in warnings {
+                eprintln!("orchestrator run: warning: {w}");
+            }
+            let total: usize = hosts.describe().iter().map(|(_, n, _)| n).sum();
+            p.cfg.procs = total.max(1);
+            if p.inputs.is_none() {
+                p.inputs = Some(Inputs::Count(hosts.usable_slots().max(1) as u64));
+            }
+            Ok(Box::new(hosts))
+        }
+    }
+}
+
+fn launch(mut p: Prepared, show_progress: bool, guardian: bool) -> i32 {
     // Capturing 1000 children takes ~3000 fds: use the hard limit, as Go's runtime does.
     let _ = sys::raise_nofile_limit();
     // First, while this process still has one thread.
+    let cfg = &mut p.cfg;
     let guardian = if guardian {
         match Guardian::start() {
             Ok(g) => Some(g),
@@ -259,6 +329,16 @@ fn launch(mut cfg: RunConfig, inputs: Inputs, show_progress: bool, guardian: boo
     } else {
         None
     };
+    // Then the hosts (a thread of their own for the ssh masters and checks).
+    let launcher = match start_launcher(&mut p) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("orchestrator run: error: {e}");
+            return exit::INTERNAL;
+        }
+    };
+    let Prepared { cfg, inputs, .. } = p;
+    let inputs = inputs.unwrap_or(Inputs::Count(1));
     let signals = match ShutdownSignals::install() {
         Ok(s) => Some(s),
         Err(e) => {
@@ -273,7 +353,7 @@ fn launch(mut cfg: RunConfig, inputs: Inputs, show_progress: bool, guardian: boo
     };
     let env = RunEnv {
         signals,
-        launcher: Box::new(Local),
+        launcher,
         stdout: Box::new(std::io::stdout()),
         stderr: Box::new(std::io::stderr()),
         progress,

@@ -7,7 +7,7 @@
 //! | launcher | what is spawned | arguments | environment |
 //! |---|---|---|---|
 //! | [`Launcher::Local`] | the argv itself | as they are | set on the local process |
-//! | [`Launcher::RemoteShell`] | `ssh ... HOST 'exec setpriv --pdeathsig KILL -- <parent check> ARGV'` | each one shell-quoted ([`quote_arg`]) | `env K=V` in the remote command |
+//! | [`Launcher::RemoteShell`] | `ssh ... HOST 'exec setpriv --pdeathsig KILL -- <parent check> ARGV'` (workers), or `ssh ... HOST 'exec sh -c <watcher> ARGV'` ([watched mode](watch), `run`'s jobs, may be multiplexed) | each one shell-quoted ([`quote_arg`]) | `env K=V` in the remote command |
 //! | [`Launcher::Argv`] | `PREFIX... ARGV`, e.g. `srun -u -n1 --quiet ARGV` | as they are (srun execs argv) | `env K=V` after the prefix |
 //!
 //! Where the hosts come from: [`parse_sshlogins`] (`-S/--sshlogin`) and [`read_hosts_file`]
@@ -26,9 +26,14 @@
 //!   final frame; for a job, what it wrote — never by srun's exit code alone.
 //!
 //! # Killing
-//! Kill the local process (its process group). For ssh, the `setpriv --pdeathsig KILL` wrapper
-//! makes the remote command die with the connection; for srun, SIGTERM or SIGKILL of srun ends
-//! the step within about 100 ms. Both are checked by the project's multi-host tests.
+//! Kill the local process (its process group). For ssh in exec mode, the `setpriv --pdeathsig
+//! KILL` wrapper makes the remote command die with the connection; in watched mode, the remote
+//! watcher kills the job's process group when the channel closes (which also works through a
+//! ControlMaster, [`Master`]); for srun, SIGTERM or SIGKILL of srun ends the step within about
+//! 100 ms. All are checked by the project's multi-host tests.
+//!
+//! [`probe`] asks a host for its core count, tools and worker; [`probe::handshake`] checks the
+//! worker's protocol version.
 //!
 //! ```
 //! use std::ffi::OsString;
@@ -45,15 +50,19 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod mux;
+pub mod probe;
 mod quote;
 mod ssh;
 mod sshlogin;
+pub mod watch;
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, ExitStatus};
 
+pub use mux::{ControlDir, Master, SESSIONS_PER_MASTER};
 pub use quote::{QuoteError, quote_arg, quote_join};
 pub use ssh::{RemoteShell, SSH_ENV_VAR, SshCommand};
 pub use sshlogin::{
@@ -108,16 +117,48 @@ impl Launcher {
                 Ok(LaunchCommand {
                     argv: argv.to_vec(),
                     local_env: env.to_vec(),
+                    lifeline: false,
                 })
             }
             Self::RemoteShell(remote) => Ok(LaunchCommand {
                 argv: remote.command_for(argv, env)?,
                 local_env: Vec::new(),
+                lifeline: false,
             }),
             Self::Argv(prefix) => Ok(LaunchCommand {
                 argv: prefix.command_for(argv, env)?,
                 local_env: Vec::new(),
+                lifeline: false,
             }),
+        }
+    }
+
+    /// The command for a job whose stdin is `/dev/null` (`orchestrator run`'s jobs): as
+    /// [`Launcher::command_for`], except that on an ssh host it runs in
+    /// [watched mode](watch): the local ssh's stdin must be a pipe held open (and never written)
+    /// while the job runs ([`LaunchCommand::needs_lifeline`]); the job's group gets SIGTERM,
+    /// then SIGKILL after `grace`, on the host as soon as that pipe or the connection closes.
+    ///
+    /// # Errors
+    /// As [`Launcher::command_for`].
+    pub fn job_command_for(
+        &self,
+        argv: &[OsString],
+        env: &[(OsString, OsString)],
+        grace: std::time::Duration,
+    ) -> Result<LaunchCommand, LaunchError> {
+        match self {
+            Self::RemoteShell(remote) => {
+                if argv.is_empty() {
+                    return Err(LaunchError::EmptyArgv);
+                }
+                Ok(LaunchCommand {
+                    argv: remote.watched_command_for(argv, env, grace)?,
+                    local_env: Vec::new(),
+                    lifeline: true,
+                })
+            }
+            _ => self.command_for(argv, env),
         }
     }
 
@@ -252,6 +293,7 @@ impl ArgvLauncher {
 pub struct LaunchCommand {
     argv: Vec<OsString>,
     local_env: Vec<(OsString, OsString)>,
+    lifeline: bool,
 }
 
 impl LaunchCommand {
@@ -264,6 +306,12 @@ impl LaunchCommand {
     /// them inside argv).
     pub fn local_env(&self) -> &[(OsString, OsString)] {
         &self.local_env
+    }
+
+    /// True for a [watched-mode](watch) command: its stdin must be a pipe whose write end is
+    /// held open, unwritten, for as long as the job may run; closing it stops the job.
+    pub fn needs_lifeline(&self) -> bool {
+        self.lifeline
     }
 
     /// A `std::process::Command` with this argv and environment, ready for stdio and spawn.

@@ -4,6 +4,7 @@
 use super::*;
 use proptest::prelude::*;
 use std::os::unix::ffi::OsStrExt;
+use std::time::Duration;
 
 /// What every remote command with the pdeathsig wrapper starts with.
 const WRAP: &str = r#"exec setpriv --pdeathsig KILL -- sh -c '[ "$PPID" = "$1" ] || exit 255; shift; exec "$@"' sh "$PPID" "#;
@@ -67,6 +68,12 @@ fn ssh_argv_has_safe_options_port_user_and_one_quoted_command() {
             "-o",
             "BatchMode=yes",
             "-o",
+            "ServerAliveInterval=5",
+            "-o",
+            "ServerAliveCountMax=3",
+            "-o",
+            "ConnectTimeout=10",
+            "-o",
             "ControlMaster=no",
             "-o",
             "ControlPath=none",
@@ -81,6 +88,95 @@ fn ssh_argv_has_safe_options_port_user_and_one_quoted_command() {
     );
     assert!(cmd.local_env().is_empty());
     assert!(!argv.iter().any(|a| a == "-t" || a == "-tt"));
+}
+
+#[test]
+fn watched_jobs_run_the_watch_script_with_the_grace_and_may_multiplex() {
+    let login: SshLogin = "root@h1:2222".parse().unwrap();
+    let ssh = SshCommand::parse("ssh -F cfg").unwrap();
+    let plain = Launcher::for_login(&login, &ssh);
+    let cmd = plain
+        .job_command_for(&os(&["echo", "a b"]), &[], Duration::from_millis(1500))
+        .unwrap();
+    assert!(cmd.needs_lifeline());
+    let line = String::from_utf8(remote_line(&cmd)).unwrap();
+    let script = String::from_utf8(quote_arg(OsStr::new(watch::SCRIPT)).unwrap()).unwrap();
+    assert_eq!(line, format!("exec sh -c {script} sh 1.500 echo 'a b'"));
+    let argv: Vec<String> = cmd
+        .argv()
+        .iter()
+        .map(|a| a.to_string_lossy().into())
+        .collect();
+    assert!(argv.contains(&"ControlPath=none".to_string()), "{argv:?}");
+
+    let Launcher::RemoteShell(remote) = plain else {
+        unreachable!()
+    };
+    let muxed = Launcher::RemoteShell(remote.with_control_path("/tmp/orch-ssh-x/m%1"));
+    let cmd = muxed
+        .job_command_for(&os(&["true"]), &[], Duration::ZERO)
+        .unwrap();
+    let argv: Vec<String> = cmd
+        .argv()
+        .iter()
+        .map(|a| a.to_string_lossy().into())
+        .collect();
+    assert!(
+        argv.contains(&"ControlPath=/tmp/orch-ssh-x/m%%1".to_string()),
+        "{argv:?}"
+    );
+    assert!(argv.contains(&"ControlMaster=no".to_string()), "{argv:?}");
+    assert!(
+        String::from_utf8(remote_line(&cmd))
+            .unwrap()
+            .ends_with(" sh 0 true")
+    );
+    // Workers (exec mode) never multiplex, even with a master around.
+    let worker = muxed.command_for(&os(&["worker", "serve"]), &[]).unwrap();
+    assert!(!worker.needs_lifeline());
+    assert!(worker.argv().iter().any(|a| a == "ControlPath=none"));
+    // Local and argv launchers need no lifeline.
+    let local = Launcher::Local
+        .job_command_for(&os(&["true"]), &[], Duration::ZERO)
+        .unwrap();
+    assert!(!local.needs_lifeline());
+    assert_eq!(local.argv(), os(&["true"]));
+}
+
+#[test]
+fn the_watched_line_runs_the_job_through_a_local_shell() {
+    if !have("setpriv") || !have("setsid") {
+        eprintln!("util-linux setsid/setpriv missing: skipped");
+        return;
+    }
+    let args: Vec<OsString> = vec![
+        "printf".into(),
+        "%s\\0".into(),
+        "it's".into(),
+        "$HOME".into(),
+        OsStr::from_bytes(b"\xff").to_os_string(),
+    ];
+    let cmd = ssh_launcher("h")
+        .job_command_for(&args, &[], Duration::from_secs(1))
+        .unwrap();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(OsStr::from_bytes(&remote_line(&cmd)))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lifeline = child.stdin.take();
+    let out = child.wait_with_output().unwrap();
+    drop(lifeline);
+    assert!(out.status.success());
+    assert_eq!(
+        nul_split(&out.stdout),
+        args[2..]
+            .iter()
+            .map(|a| a.as_bytes().to_vec())
+            .collect::<Vec<_>>()
+    );
 }
 
 #[test]

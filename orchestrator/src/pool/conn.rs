@@ -109,6 +109,10 @@ pub(crate) struct Conn {
     /// When the input in hand (of the first request) was first seen in hand: the request
     /// began, or a result or [`Working`](shared::Response::Working) frame moved it on.
     pub head_since: Instant,
+    /// When bytes last came from the worker, or it was last given work while idle: a worker
+    /// holding work reports at least every [`PROGRESS_INTERVAL_MS`](shared::PROGRESS_INTERVAL_MS),
+    /// so long silence means it (or its host, or the link) is gone.
+    pub heard: Instant,
     /// The worker's `software` (from its hello).
     pub software: String,
     /// Standard output reached end of file.
@@ -179,6 +183,7 @@ impl Conn {
             phase: Phase::Handshake { deadline },
             in_flight: VecDeque::new(),
             head_since: Instant::now(),
+            heard: Instant::now(),
             software: String::new(),
             eof: false,
             load: 0,
@@ -249,6 +254,7 @@ impl Conn {
                     return Ok(());
                 }
                 Ok(_) => {
+                    self.heard = Instant::now();
                     // Stop to let the caller take frames before the buffer grows further;
                     // it calls again while `may_have_more` (edge-triggered: no new event).
                     if self.inb.len() >= 4 * READ_CHUNK {

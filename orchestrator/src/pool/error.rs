@@ -67,6 +67,9 @@ pub(crate) enum Lost {
     Io(String),
     /// Its number ran past the timeout: killed by us.
     TimedOut,
+    /// It held work and sent nothing for this long (the protocol wants a frame every 20 ms):
+    /// its host or the network to it is gone, or it hangs. Killed by us.
+    Silent(std::time::Duration),
 }
 
 impl Lost {
@@ -94,6 +97,11 @@ impl fmt::Display for Lost {
             Self::Protocol(e) => write!(f, "protocol error: {e}"),
             Self::Io(e) => write!(f, "{e}"),
             Self::TimedOut => f.write_str("killed: its number ran past the timeout"),
+            Self::Silent(d) => write!(
+                f,
+                "killed: it held work and sent nothing for {} (host or network lost?)",
+                humantime::format_duration(*d)
+            ),
         }
     }
 }

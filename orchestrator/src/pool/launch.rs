@@ -188,4 +188,19 @@ impl<L: Launch> Launch for Launched<L> {
         }
         Ok(cmd)
     }
+
+    /// `PROGRAM serve on HOST` (the launcher's host label: `:`, `user@host`, `srun`).
+    fn describe(&self, slot: usize) -> String {
+        let launcher = &self.launchers[slot % self.launchers.len()];
+        let worker: Vec<String> = self
+            .worker
+            .argv(slot)
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        match launcher {
+            crate::launch::Launcher::Local => worker.join(" "),
+            l => format!("{} on {}", worker.join(" "), l.host_label()),
+        }
+    }
 }

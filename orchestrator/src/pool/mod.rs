@@ -294,6 +294,7 @@ pub struct PoolBuilder {
     in_flight: usize,
     max_start_failures: u32,
     grace: Duration,
+    silence: Option<Duration>,
     on_event: Box<dyn FnMut(&PoolEvent) + Send>,
 }
 
@@ -308,6 +309,7 @@ impl fmt::Debug for PoolBuilder {
             .field("in_flight", &self.in_flight)
             .field("max_start_failures", &self.max_start_failures)
             .field("grace", &self.grace)
+            .field("silence", &self.silence)
             .finish_non_exhaustive()
     }
 }
@@ -323,6 +325,7 @@ impl Default for PoolBuilder {
             in_flight: 2,
             max_start_failures: 3,
             grace: Duration::from_secs(2),
+            silence: None,
             on_event: Box::new(|_| {}),
         }
     }
@@ -344,6 +347,16 @@ impl PoolBuilder {
     /// Starts workers with this launcher (ssh, Slurm...).
     pub fn launcher(mut self, launch: impl Launch + 'static) -> Self {
         self.launch = Some(Arc::new(launch));
+        self
+    }
+
+    /// A worker that holds work and sends nothing for this long is lost: killed and replaced,
+    /// its work retried elsewhere (default: never). A working worker reports at least every
+    /// [`PROGRESS_INTERVAL_MS`](shared::PROGRESS_INTERVAL_MS), so this detects a worker whose
+    /// host or network went away (its ssh would notice only after its keep-alive time) or that
+    /// hangs. `orchestrator factor` sets 5 s for remote workers.
+    pub fn silence_limit(mut self, limit: Option<Duration>) -> Self {
+        self.silence = limit.filter(|d| !d.is_zero());
         self
     }
 
@@ -421,6 +434,7 @@ impl PoolBuilder {
             grace: self.grace,
             piece_time: Duration::from_millis(20),
             window: (4 * self.procs * self.in_flight + 8) as u64,
+            silence: self.silence,
         };
         let window = cfg.window as usize;
         let stop = Arc::new(AtomicBool::new(false));

@@ -228,6 +228,7 @@ mod tests {
             status,
             error: None,
             stdout_bytes: 6,
+            lost_hosts: Vec::new(),
         }
     }
 

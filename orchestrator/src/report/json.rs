@@ -3,8 +3,11 @@
 //! ```text
 //! {"seq":1,"input":"a.txt","argv":["gzip","a.txt"],"host":":","start":1764000000.123,
 //!  "duration":0.012,"exit_code":0,"signal":null,"timed_out":false,"leaked":false,
-//!  "attempts":1,"status":"ok","error":null,"stdout":"","stderr":""}
+//!  "attempts":1,"status":"ok","error":null,"lost_hosts":[],"stdout":"","stderr":""}
 //! ```
+//! `host` is where the last attempt ran (`:` is this machine, `[user@]host[:port]` an ssh
+//! host, `srun` a Slurm step); `lost_hosts` lists the hosts that were lost while the job ran
+//! there (it was run again elsewhere each time, and `attempts` counts those runs too).
 //! `start` is Unix time in seconds, `duration` seconds; `exit_code` is null when the job was
 //! killed by a signal (`signal` then names it, e.g. `"SIGKILL"`) or never started (`error`
 //! says why). `stdout`/`stderr` hold the job's output (invalid UTF-8 replaced by U+FFFD),
@@ -34,6 +37,7 @@ struct Head<'a> {
     attempts: u32,
     status: &'a str,
     error: Option<&'a str>,
+    lost_hosts: &'a [String],
 }
 
 /// Writes job `r` as one JSON line, draining its buffered `stdout` and `stderr` into it.
@@ -72,6 +76,7 @@ pub fn write_job(
         attempts: r.attempts,
         status: r.status.as_str(),
         error: r.error.as_deref(),
+        lost_hosts: &r.lost_hosts,
     };
     let mut text = serde_json::to_vec(&head).map_err(io::Error::other)?;
     text.pop(); // the closing brace: the output fields follow
@@ -198,6 +203,7 @@ mod tests {
             status: super::super::JobStatus::Failed,
             error: None,
             stdout_bytes: 4,
+            lost_hosts: Vec::new(),
         };
         let mut budget = Budget::new(1000);
         let mut out = Buffered::default();

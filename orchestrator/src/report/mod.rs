@@ -114,6 +114,8 @@ pub struct JobReport {
     pub error: Option<String>,
     /// Bytes it wrote to stdout (last attempt).
     pub stdout_bytes: u64,
+    /// Hosts lost while it ran there, in order (it was run again elsewhere each time).
+    pub lost_hosts: Vec<String>,
 }
 
 /// Counts of a run, for the summary line and the exit code.

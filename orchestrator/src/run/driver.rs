@@ -7,12 +7,13 @@ use std::io;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::input::{Feed, Inputs, Line, Next};
-use super::launcher::{Launch, Launcher};
+use super::launcher::{Ended, HostEvent, Launch, Launcher, Verdict};
 use super::template::{Template, display_argv};
 use super::{HaltWhen, Resume, RunConfig, RunEnv, RunResult};
 use crate::command::{Command, Stdio};
 use crate::error::SpawnErrorKind;
 use crate::guardian::Guardian;
+use crate::pipes::PipeWriter;
 use crate::report::joblog::{Done, Joblog};
 use crate::report::output::{Ending, OutputManager};
 use crate::report::progress::{Progress, TICK};
@@ -25,6 +26,10 @@ use crate::sys::{self, Signal};
 const FDS_PER_JOB: usize = 3;
 /// fds kept free for the rest (spawning needs a few more for a moment, spill files...).
 const FD_RESERVE: usize = 16;
+/// Times one job is run again because its host was lost or its connection dropped, before its
+/// last attempt is taken as its result (a job that brings its hosts down must not go round
+/// forever).
+const MAX_MOVES: u32 = 8;
 /// Spawn attempts, with nothing running, before "out of resources" stops the run.
 const MAX_EXHAUSTED_RETRIES: u32 = 8;
 
@@ -39,6 +44,15 @@ struct Job {
     start: SystemTime,
     /// The report of the previous (failed) attempt, if this is a retry.
     last: Option<JobReport>,
+    /// The write end of a remote job's lifeline (its ssh's stdin): dropped when it ends.
+    lifeline: Option<PipeWriter>,
+    /// Attempts that ended because their host was lost (they do not count against
+    /// `--retries`).
+    moves: u32,
+    /// The hosts lost under it, in order.
+    lost_hosts: Vec<String>,
+    /// Being stopped because its host was declared lost: it runs again elsewhere.
+    moving: bool,
 }
 
 pub(super) struct Driver {
@@ -55,6 +69,8 @@ pub(super) struct Driver {
     result: RunResult,
     /// Failed attempts waiting for another try.
     retry: VecDeque<Job>,
+    /// Attempts that ended with ssh's 255, held until their host is checked.
+    parked: Vec<(Job, UnitOutcome)>,
     /// Jobs that could not be spawned for lack of fds or processes (same attempt).
     requeue: VecDeque<Job>,
     accepting: bool,
@@ -140,6 +156,7 @@ impl Driver {
             summary: Summary::default(),
             result,
             retry: VecDeque::new(),
+            parked: Vec::new(),
             requeue: VecDeque::new(),
             accepting: true,
             accepting_output: true,
@@ -162,6 +179,7 @@ impl Driver {
             self.input_name = Some(src.name().to_string());
         }
         let wake = self.sup.waker()?;
+        self.launcher.set_waker(self.sup.waker()?);
         let mut feed = Feed::start(inputs, Some(wake), self.progress.visible())?;
         let mut feed_done = false;
         let mut next_tick = Instant::now() + TICK;
@@ -174,7 +192,8 @@ impl Driver {
                     .set_total(t.saturating_sub(self.done.as_ref().map_or(0, Done::len)));
             }
             self.start_jobs(&mut feed, &mut feed_done);
-            let queued = !self.retry.is_empty() || !self.requeue.is_empty();
+            let queued =
+                !self.retry.is_empty() || !self.requeue.is_empty() || !self.parked.is_empty();
             if self.sup.is_empty() && (!self.accepting || (feed_done && !queued)) {
                 break;
             }
@@ -218,6 +237,9 @@ impl Driver {
             for (job, outcome) in finished {
                 self.on_finished(job, outcome);
             }
+            for event in self.launcher.events() {
+                self.on_host_event(event);
+            }
             for sig in std::mem::take(&mut self.pending_signals) {
                 self.on_signal(sig);
             }
@@ -229,6 +251,10 @@ impl Driver {
                     "cannot spill held output to a temporary file ({e}); keeping it in memory"
                 ));
             }
+        }
+        // Held results whose host was never judged: take them as they are.
+        for (job, outcome) in std::mem::take(&mut self.parked) {
+            self.judge(job, outcome);
         }
         // Jobs that will not get another attempt: their last attempt is their result.
         for mut job in std::mem::take(&mut self.retry)
@@ -327,7 +353,7 @@ impl Driver {
             }
             self.spawn_retry_at = None;
         }
-        while self.accepting && self.sup.len() < self.limit {
+        while self.accepting && self.sup.len() < self.limit && self.launcher.has_room() {
             let job = if let Some(j) = self.requeue.pop_front() {
                 j
             } else if let Some(j) = self.retry.pop_front() {
@@ -385,6 +411,10 @@ impl Driver {
             launch: None,
             start: SystemTime::now(),
             last: None,
+            lifeline: None,
+            moves: 0,
+            lost_hosts: Vec::new(),
+            moving: false,
         };
         let too_long = job.line.as_ref().is_some_and(|l| l.too_long);
         let built = if too_long {
@@ -410,18 +440,52 @@ impl Driver {
 
     /// Spawns `job`; false if spawning must pause (out of resources).
     fn spawn(&mut self, mut job: Job) -> bool {
-        let launch = self.launcher.prepare(job.seq, job.attempt, &job.argv);
+        let launch = match self.launcher.prepare(job.seq, job.attempt, &job.argv) {
+            Ok(l) => l,
+            Err(failed) => {
+                let mut report = self.not_started(&job, NotStarted::Other, failed.error);
+                report.host = failed.host;
+                self.finalize(report);
+                return true;
+            }
+        };
         let mut cmd = match Command::from_argv(&launch.argv) {
             Ok(c) => c,
             Err(e) => {
-                self.launcher.finished(&launch);
+                self.launcher.finished(&launch, None);
                 let report = self.not_started(&job, NotStarted::Other, e.to_string());
                 self.finalize(report);
                 return true;
             }
         };
-        cmd.stdin(Stdio::null())
-            .kill_on_parent_death(self.cfg.kill_on_parent_death);
+        if launch.lifeline {
+            // The remote side runs while this pipe is open (see launch::watch).
+            match crate::pipes::pipe() {
+                Ok((reader, writer)) => {
+                    cmd.stdin(reader);
+                    job.lifeline = Some(writer);
+                }
+                Err(e) => {
+                    self.launcher.finished(&launch, None);
+                    if is_exhaustion(&e) {
+                        let error = crate::error::SpawnError::new(
+                            launch.argv[0].to_string_lossy().into_owned(),
+                            SpawnErrorKind::ResourceExhausted,
+                            e,
+                        );
+                        self.on_exhausted(&error);
+                        self.requeue.push_front(job);
+                        return false;
+                    }
+                    let report = self.not_started(&job, NotStarted::Other, e.to_string());
+                    self.finalize(report);
+                    return true;
+                }
+            }
+        } else {
+            cmd.stdin(Stdio::null());
+        }
+        cmd.kill_on_parent_death(self.cfg.kill_on_parent_death);
         let spec = Spec::new(cmd)
             .timeout(self.cfg.timeout)
             .grace(self.cfg.grace)
@@ -442,8 +506,9 @@ impl Driver {
                 true
             }
             Err(SpawnFailure { error, mut job }) => {
+                job.lifeline = None;
                 if let Some(l) = job.launch.take() {
-                    self.launcher.finished(&l);
+                    self.launcher.finished(&l, None);
                 }
                 if error.kind() == SpawnErrorKind::ResourceExhausted {
                     self.on_exhausted(&error);
@@ -511,6 +576,7 @@ impl Driver {
             status: JobStatus::NotStarted(kind),
             error: Some(format!("{why}{where_}")),
             stdout_bytes: 0,
+            lost_hosts: job.lost_hosts.clone(),
         }
     }
 
@@ -523,10 +589,40 @@ impl Driver {
         if let Some(g) = &mut self.guardian {
             g.forget(o.pid);
         }
-        let launch = job.launch.take();
-        if let Some(l) = &launch {
-            self.launcher.finished(l);
+        job.lifeline = None;
+        let verdict = match &job.launch {
+            Some(l) => {
+                let ended = Ended {
+                    status: o.status,
+                    stopped_by_us: o.stopped || o.timed_out.is_some(),
+                };
+                self.launcher.finished(l, Some(ended))
+            }
+            None => Verdict::Done,
+        };
+        if job.moving {
+            let host = job
+                .launch
+                .as_ref()
+                .map_or_else(String::new, |l| l.host.clone());
+            self.move_job(job, &o, &host, true);
+            return;
         }
+        match verdict {
+            Verdict::Done => self.judge(job, o),
+            Verdict::HostSuspect => self.parked.push((job, o)),
+            Verdict::HostLost => {
+                let host = job
+                    .launch
+                    .as_ref()
+                    .map_or_else(String::new, |l| l.host.clone());
+                self.move_job(job, &o, &host, true);
+            }
+        }
+    }
+
+    /// The report of an attempt that ran.
+    fn report_for(&self, job: &Job, o: &UnitOutcome) -> JobReport {
         let status = if o.stopped {
             JobStatus::Stopped
         } else if o.timed_out.is_some() {
@@ -536,22 +632,36 @@ impl Driver {
         } else {
             JobStatus::Failed
         };
-        let report = JobReport {
+        JobReport {
             seq: job.seq,
             input: job.line.as_ref().map(|l| l.bytes.clone()),
             argv: job.argv.clone(),
-            host: launch.map_or_else(|| super::launcher::LOCAL_HOST.to_string(), |l| l.host),
+            host: job.launch.as_ref().map_or_else(
+                || super::launcher::LOCAL_HOST.to_string(),
+                |l| l.host.clone(),
+            ),
             start: job.start,
             runtime: o.runtime,
             exit: Some(o.status),
             timed_out: o.timed_out,
-            leaked: o.leaked,
+            // A multiplexed ssh's output pipes are also held by its ControlMaster until the
+            // remote side is gone (the remote grace after a timeout): that is not a leak, and
+            // the remote watcher kills what a job leaves in its group.
+            leaked: o.leaked && !job.launch.as_ref().is_some_and(|l| l.lifeline),
             attempts: job.attempt,
             status,
             error: None,
             stdout_bytes: o.stdout_bytes,
-        };
-        if status.is_failure() && job.attempt < self.cfg.retries.max(1) && self.accepting {
+            lost_hosts: job.lost_hosts.clone(),
+        }
+    }
+
+    /// An attempt's own outcome: final, or another try.
+    fn judge(&mut self, mut job: Job, o: UnitOutcome) {
+        let report = self.report_for(&job, &o);
+        job.launch = None;
+        let tries = job.attempt - job.moves;
+        if report.status.is_failure() && tries < self.cfg.retries.max(1) && self.accepting {
             self.summary.retried += 1;
             self.out.discard(job.seq);
             job.attempt += 1;
@@ -560,6 +670,122 @@ impl Driver {
             return;
         }
         self.finalize(report);
+    }
+
+    /// The attempt ended because `host` is lost: run the job again elsewhere (first in line),
+    /// without counting it against `--retries`.
+    fn move_job(&mut self, mut job: Job, o: &UnitOutcome, host: &str, lost: bool) {
+        let mut report = self.report_for(&job, o);
+        report.status = JobStatus::Failed;
+        let what = if lost {
+            "host {host} was lost"
+        } else {
+            "the connection to host {host} dropped"
+        };
+        let what = what.replace("{host}", host);
+        report.error = Some(what.clone());
+        job.launch = None;
+        job.moving = false;
+        if lost {
+            job.lost_hosts.push(host.to_string());
+        }
+        report.lost_hosts = job.lost_hosts.clone();
+        self.out.discard(job.seq);
+        if !self.accepting || job.moves >= MAX_MOVES {
+            self.finalize(report);
+            return;
+        }
+        let where_ = if lost { "another host" } else { "any host" };
+        self.out.note(&format!(
+            "job {} (attempt {}): {what}; running it again on {where_}",
+            job.seq, job.attempt
+        ));
+        self.summary.retried += 1;
+        job.moves += 1;
+        job.attempt += 1;
+        job.last = Some(report);
+        self.retry.push_front(job);
+    }
+
+    fn on_host_event(&mut self, event: HostEvent) {
+        match event {
+            HostEvent::Cleared { token } => {
+                let parked = std::mem::take(&mut self.parked);
+                for (job, o) in parked {
+                    let here = job
+                        .launch
+                        .as_ref()
+                        .is_some_and(|l| self.launcher.same_host(l.token, token));
+                    if here {
+                        self.judge(job, o);
+                    } else {
+                        self.parked.push((job, o));
+                    }
+                }
+            }
+            HostEvent::Dropped { token, host } => {
+                let parked = std::mem::take(&mut self.parked);
+                let mut held = 0;
+                for (job, o) in parked {
+                    let here = job
+                        .launch
+                        .as_ref()
+                        .is_some_and(|l| self.launcher.same_host(l.token, token));
+                    if here {
+                        held += 1;
+                        self.move_job(job, &o, &host, false);
+                    } else {
+                        self.parked.push((job, o));
+                    }
+                }
+                self.warn(format!(
+                    "the connection to host {host} dropped (it answers again); {held} job(s) \
+                     cut off there run again"
+                ));
+            }
+            HostEvent::Lost { token, host, why } => {
+                let launcher = &self.launcher;
+                let running = self.sup.stop_where(Duration::ZERO, |job| {
+                    let here = job
+                        .launch
+                        .as_ref()
+                        .is_some_and(|l| launcher.same_host(l.token, token));
+                    if here {
+                        job.moving = true;
+                    }
+                    here
+                });
+                let parked = std::mem::take(&mut self.parked);
+                let mut held = 0;
+                for (job, o) in parked {
+                    let here = job
+                        .launch
+                        .as_ref()
+                        .is_some_and(|l| self.launcher.same_host(l.token, token));
+                    if here {
+                        held += 1;
+                        self.move_job(job, &o, &host, true);
+                    } else {
+                        self.parked.push((job, o));
+                    }
+                }
+                self.warn(format!(
+                    "host {host} is lost ({why}); {} of its jobs go to other hosts; it will be \
+                     checked again from time to time",
+                    held + running
+                ));
+            }
+            HostEvent::Back { host } => {
+                self.out
+                    .note(&format!("host {host} answers again and takes jobs"));
+            }
+            HostEvent::AllLost => {
+                self.result
+                    .fatal
+                    .get_or_insert_with(|| "every host is lost: no job can run".to_string());
+                self.stop_starting();
+            }
+        }
     }
 
     /// A job's final result: count it, log it, print it, check the halt policy.
@@ -620,6 +846,13 @@ fn spawn_error_text(e: &crate::error::SpawnError) -> String {
         }
         _ => e.to_string(),
     }
+}
+
+/// Out of fds or processes.
+fn is_exhaustion(e: &io::Error) -> bool {
+    use crate::sys::errno::{EAGAIN, EMFILE, ENFILE};
+    e.raw_os_error()
+        .is_some_and(|c| c == EMFILE || c == ENFILE || c == EAGAIN)
 }
 
 /// How many jobs the fd limit leaves room for, if it can be told.

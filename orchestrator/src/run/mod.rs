@@ -26,13 +26,15 @@ use crate::sys::Signal;
 
 mod driver;
 pub mod halt;
+pub mod hosts;
 pub mod input;
 pub mod launcher;
 pub mod template;
 
 pub use halt::{HaltOn, HaltPolicy, HaltWhen};
+pub use hosts::{Hosts, HostsConfig};
 pub use input::{Inputs, LineSource};
-pub use launcher::{Launch, Launcher, Local};
+pub use launcher::{Ended, HostEvent, Launch, LaunchFailed, Launcher, Local, Through, Verdict};
 pub use template::Template;
 
 /// Which joblog records `--resume` skips.

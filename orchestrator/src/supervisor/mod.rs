@@ -379,6 +379,27 @@ impl<T> Supervisor<T> {
         }
     }
 
+    /// Asks the running children whose payload `select` picks to stop, as
+    /// [`Supervisor::stop_all`] does for all; returns how many were picked. `select` may update
+    /// the payload (e.g. to remember why it was stopped).
+    pub fn stop_where(&mut self, grace: Duration, mut select: impl FnMut(&mut T) -> bool) -> usize {
+        let now = Instant::now();
+        let slots: Vec<usize> = self.units.iter().map(|(k, _)| k).collect();
+        let mut picked = 0;
+        for slot in slots {
+            let u = &mut self.units[slot];
+            if !select(&mut u.payload) {
+                continue;
+            }
+            picked += 1;
+            for sig in u.life.request_stop(now, grace) {
+                let _ = u.child.signal(sig);
+            }
+            self.schedule(slot);
+        }
+        picked
+    }
+
     /// SIGKILL to every running child's group now (also to what a child that already exited
     /// left holding its pipes).
     pub fn kill_all(&mut self) {

@@ -444,3 +444,62 @@ fn workers_that_die_on_everything_fail_the_run_instead_of_respawning_forever() {
     drop(pool);
     g.assert_none_left();
 }
+
+#[test]
+fn a_worker_that_goes_silent_is_lost_and_its_work_goes_elsewhere() {
+    // As when its host or the network to it goes away: the worker holds work and sends
+    // nothing (SIGSTOP: not even the clock thread's progress frames).
+    let mut g = LeakGuard::new();
+    let (events, on_event) = recorder();
+    let mut pool = Pool::builder()
+        .procs(2)
+        .launcher(fake(&g, "slow-us=2000"))
+        .silence_limit(Some(Duration::from_millis(500)))
+        .on_event(on_event)
+        .start()
+        .unwrap();
+    let victim = pool.workers().unwrap()[0].pid;
+    let numbers: Vec<u128> = (0..1500u128).map(|i| i * 7919 + 1).collect();
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        let ok = std::process::Command::new("kill")
+            .args(["-STOP", &victim.to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "SIGSTOP to the worker");
+    });
+    let (got, _) = within(Duration::from_secs(60), || pool.factor(&numbers).unwrap());
+    stopper.join().unwrap();
+    assert_eq!(got.len(), numbers.len());
+    for (n, r) in numbers.iter().zip(&got) {
+        assert_eq!(r.as_ref().unwrap(), &naive(*n), "{n}");
+    }
+    let lost: Vec<PoolEvent> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e, PoolEvent::Lost { .. }))
+        .cloned()
+        .collect();
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    let PoolEvent::Lost { pid, cause, .. } = &lost[0] else {
+        unreachable!()
+    };
+    assert_eq!(*pid, victim);
+    assert!(cause.contains("sent nothing for 500ms"), "{cause}");
+    // Idle workers are not silent: a pause longer than the limit loses nobody.
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(
+        pool.factor(&[12, 35]).unwrap(),
+        [Ok(vec![2, 2, 3]), Ok(vec![5, 7])]
+    );
+    let lost_after = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e, PoolEvent::Lost { .. }))
+        .count();
+    assert_eq!(lost_after, 1);
+    drop(pool);
+    g.assert_none_left();
+}

@@ -179,6 +179,8 @@ pub(super) fn sshd_config(dir: &Path, addr: &str, port: u16) -> String {
          MaxStartups 100:30:200\n\
          MaxSessions 100\n\
          KexAlgorithms curve25519-sha256\n\
+         ClientAliveInterval 1\n\
+         ClientAliveCountMax 3\n\
          SetEnv SHLVL=1\n\
          LogLevel INFO\n"
     )

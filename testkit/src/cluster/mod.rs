@@ -296,22 +296,7 @@ impl Cluster {
                 &cfg,
                 &daemons::sshd_config(&dir, &host.addr.to_string(), host.ssh_port),
             )?;
-            let log = dir.join(format!("sshd-{}.log", host.hostname));
-            let mut cmd = self.in_host_cmd(&host, anchor_pid);
-            cmd.args(["setpriv", "--pdeathsig", "KILL", "--"])
-                .arg(&sshd)
-                .args(["-D", "-f"])
-                .arg(&cfg)
-                .arg("-E")
-                .arg(&log);
-            let log2 = log.clone();
-            self.start_daemon(
-                &format!("sshd of {}", host.hostname),
-                cmd,
-                &log,
-                "`Server listening`",
-                |_| daemons::log_contains(&log2, "Server listening on"),
-            )?;
+            self.start_host_sshd(&host, anchor_pid)?;
         }
         self.start_loopback_sshd(&sshd)?;
 
@@ -330,6 +315,73 @@ impl Cluster {
             &daemons::ssh_client_config(&dir, &endpoints),
         )?;
         Ok(())
+    }
+
+    /// Starts `host`'s sshd (its config is in the temp dir) and waits until it listens.
+    fn start_host_sshd(&self, host: &NsHost, anchor_pid: u32) -> Result<(), StartError> {
+        let sshd = which("sshd").unwrap_or_else(|| PathBuf::from("/usr/sbin/sshd"));
+        let cfg = self.dir.join(format!("sshd-{}.config", host.hostname));
+        // A log per start: "Server listening" must come from this one.
+        let n = self.lock().daemons.len();
+        let log = self.dir.join(format!("sshd-{}-{n}.log", host.hostname));
+        let mut cmd = self.in_host_cmd(host, anchor_pid);
+        cmd.args(["setpriv", "--pdeathsig", "KILL", "--"])
+            .arg(&sshd)
+            .args(["-D", "-f"])
+            .arg(&cfg)
+            .arg("-E")
+            .arg(&log);
+        let log2 = log.clone();
+        self.start_daemon(
+            &format!("sshd of {}", host.hostname),
+            cmd,
+            &log,
+            "`Server listening`",
+            |_| daemons::log_contains(&log2, "Server listening on"),
+        )?;
+        Ok(())
+    }
+
+    /// Kills `host`'s sshd and every ssh session it serves (by PID), as when sshd dies or is
+    /// stopped on a machine: open connections drop, new ones are refused. The host's other
+    /// processes keep running. [`Cluster::restart_sshd`] brings it back.
+    ///
+    /// # Errors
+    /// If the host's sshd is not running.
+    pub fn kill_sshd(&self, host: &NsHost) -> Result<(), String> {
+        let name = format!("sshd of {}", host.hostname);
+        let daemon = {
+            let mut inner = self.lock();
+            let i = inner
+                .daemons
+                .iter()
+                .position(|d| d.name == name)
+                .ok_or_else(|| format!("{name} is not running"))?;
+            inner.daemons.remove(i)
+        };
+        let mut daemon = daemon;
+        daemon.kill();
+        // The per-connection sshd processes (they left the listener's process tree when it
+        // re-exec'd them, so look in the namespace).
+        let sessions: Vec<u32> = self
+            .pids_in(host)
+            .into_iter()
+            .filter(|&p| {
+                std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "sshd")
+            })
+            .collect();
+        procs::kill_pids(&sessions, "KILL");
+        Ok(())
+    }
+
+    /// Starts `host`'s sshd again after [`Cluster::kill_sshd`].
+    ///
+    /// # Errors
+    /// If it does not come up.
+    pub fn restart_sshd(&self, host: &NsHost) -> Result<(), String> {
+        let anchor = self.anchor_pid(host);
+        self.start_host_sshd(host, anchor)
+            .map_err(|e| e.to_string())
     }
 
     fn start_loopback_sshd(&mut self, sshd: &Path) -> Result<(), StartError> {

@@ -42,6 +42,8 @@ pub(crate) struct Config {
     pub grace: Duration,
     pub piece_time: Duration,
     pub window: u64,
+    /// A worker holding work that sends nothing for this long is lost (`None`: never).
+    pub silence: Option<Duration>,
 }
 
 /// Requests from the [`Pool`](super::Pool) handle to its thread.
@@ -295,6 +297,9 @@ impl Dispatcher {
                     if let Some(d) = self.head_deadline(c) {
                         consider(d);
                     }
+                    if let Some(d) = self.silence_deadline(c) {
+                        consider(d);
+                    }
                 }
             }
         }
@@ -310,6 +315,12 @@ impl Dispatcher {
         // The worker reports progress at least every PROGRESS_INTERVAL_MS, so silence for
         // timeout + that interval (+ a margin for scheduling) means one number ran past it.
         Some(c.head_since + t + Duration::from_millis(PROGRESS_INTERVAL_MS + 30))
+    }
+
+    /// When a worker holding work has been silent too long (see [`Config::silence`]).
+    fn silence_deadline(&self, c: &Conn) -> Option<Instant> {
+        let limit = self.cfg.silence?;
+        (!c.in_flight.is_empty()).then(|| c.heard + limit)
     }
 
     fn check_deadlines(&mut self, now: Instant) {
@@ -331,6 +342,18 @@ impl Dispatcher {
                         .is_some_and(|d| Instant::now() >= d);
                     if late {
                         self.lose(slot, Lost::TimedOut);
+                    }
+                }
+                Phase::Ready if self.silence_deadline(c).is_some_and(|d| now >= d) => {
+                    self.drain(slot);
+                    let silent = self.slots[slot]
+                        .conn
+                        .as_ref()
+                        .and_then(|c| self.silence_deadline(c))
+                        .is_some_and(|d| Instant::now() >= d);
+                    if silent {
+                        let limit = self.cfg.silence.unwrap_or_default();
+                        self.lose(slot, Lost::Silent(limit));
                     }
                 }
                 _ => {}

@@ -186,6 +186,7 @@ impl Dispatcher {
         let now = Instant::now();
         if c.in_flight.is_empty() {
             c.head_since = now;
+            c.heard = now;
         }
         let len = piece.len();
         c.load += u64::from(len);
