@@ -241,7 +241,17 @@ fn chaos_workers_killed_at_random_moments_lose_nothing() {
     let start = Instant::now();
     while !feeder.is_finished() && start.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(rng.u64(40..160)));
-        let pids = worker_pids(&g);
+        // Mostly kill a worker caught computing (it holds work, so that work must be
+        // retried); else any worker (an idle loss must be survived too).
+        let mut pids = worker_pids(&g);
+        for _ in 0..30 {
+            let busy: Vec<u32> = pids.iter().copied().filter(|p| is_running(*p)).collect();
+            if !busy.is_empty() {
+                pids = busy;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
         if !pids.is_empty() {
             signal(pids[rng.usize(..pids.len())], "KILL");
             kills += 1;
@@ -269,7 +279,23 @@ fn chaos_workers_killed_at_random_moments_lose_nothing() {
         "{lost} losses reported for {kills} kills:\n{stderr}"
     );
     assert!(stderr.contains("worker(s) lost and replaced"), "{stderr}");
+    let busy_losses = stderr
+        .lines()
+        .filter(|l| l.contains("lost: killed by SIGKILL") && !l.contains("(0 input(s) in hand"))
+        .count();
+    assert!(
+        busy_losses >= 3,
+        "only {busy_losses} kills hit a worker holding work:\n{stderr}"
+    );
     g.assert_none_left();
+}
+
+/// The process is on a CPU or ready to run (state `R` in /proc/PID/stat).
+fn is_running(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The state follows the command name, which is in parentheses and may hold spaces.
+    stat.rsplit_once(')')
+        .is_some_and(|(_, rest)| rest.trim_start().starts_with('R'))
 }
 
 #[test]

@@ -174,7 +174,8 @@ pub struct RunSummary {
     pub timed_out: u64,
     /// Workers that said hello during the run.
     pub workers_started: u64,
-    /// Workers lost while holding work (crashed, timed out, broke the protocol).
+    /// Workers lost during the run (crashed, timed out, broke the protocol, went silent),
+    /// whether or not they held work at the time.
     pub workers_lost: u64,
     /// Inputs sent again after a worker was lost.
     pub retried: u64,

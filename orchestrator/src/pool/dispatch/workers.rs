@@ -256,11 +256,13 @@ impl Dispatcher {
         });
         let mut held = std::mem::take(&mut c.in_flight);
         drop(c);
+        // Every loss during a run counts (the event above was printed for each), also one
+        // that held nothing; only one that held work can be blamed for it.
+        let Some(run) = &mut self.run else { return };
+        run.summary.workers_lost += 1;
         let Some(head) = held.pop_front() else {
             return;
         };
-        let Some(run) = &mut self.run else { return };
-        run.summary.workers_lost += 1;
         if !matches!(lost, Lost::TimedOut) {
             run.deaths_in_a_row += 1;
             run.last_death = format!("worker {slot} (pid {pid}): {cause}");
