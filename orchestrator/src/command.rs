@@ -279,12 +279,7 @@ impl Command {
             Group::Join(pgid) => cmd.process_group(pgid),
         };
         if self.kill_on_parent_death {
-            let parent = sys::getpid();
-            // SAFETY: the closure runs in the forked child before exec and only makes raw,
-            // async-signal-safe syscalls (prctl, getppid, _exit); it allocates nothing.
-            unsafe {
-                cmd.pre_exec(move || sys::child_set_parent_death_kill(parent));
-            }
+            sys::kill_child_on_parent_death(&mut cmd, sys::getpid());
         }
         let mut ours_in = None;
         let mut ours_out = None;

@@ -7,8 +7,8 @@
 //!
 //! # Two deadlocks to avoid (as os_pipe's documentation warns)
 //! * A reader waits forever if any copy of the write end stays open — including the parent's
-//!   own copy. [`Command::spawn`](crate::Command::spawn) consumes the command so that the
-//!   parent's copies of the child's ends close the moment the child is started.
+//!   own copy. [`Command::spawn`](crate::Command::spawn) takes the pipe ends given to the
+//!   command and closes the parent's copies the moment the child is started.
 //! * A writer blocks when the pipe is full and nobody reads. Never write a child's stdin to
 //!   the end and only then read its stdout: use [`Child::communicate`](crate::Child::communicate),
 //!   which does both at once.

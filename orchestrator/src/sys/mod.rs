@@ -8,3 +8,8 @@
 mod imp;
 
 pub use imp::*;
+
+// `pidfd_open`, `close_range` and `PR_SET_PDEATHSIG` are Linux calls used unconditionally:
+// say so at build time rather than fail with unresolved symbols.
+#[cfg(not(target_os = "linux"))]
+compile_error!("orchestrator targets Linux (it uses pidfd_open, close_range, PR_SET_PDEATHSIG)");

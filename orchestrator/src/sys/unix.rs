@@ -405,13 +405,25 @@ pub fn raise_nofile_limit() -> io::Result<u64> {
     Ok(lim.rlim_cur as u64)
 }
 
-/// In a freshly forked child (from `CommandExt::pre_exec`): ask the kernel to SIGKILL this
-/// process when the thread that forked it dies (Linux `PR_SET_PDEATHSIG`), and close the race
-/// where the parent died before the call. Async-signal-safe: only raw syscalls.
+/// Makes `cmd`'s child ask the kernel, between fork and exec, to SIGKILL it when the thread
+/// that forked it dies (Linux `PR_SET_PDEATHSIG`); `parent` is our pid, to close the race
+/// where we died before the call.
 ///
 /// Limits: it covers the direct child only (grandchildren are reached through the process
-/// group kill), it fires when the *forking thread* exits, and a set-uid exec clears it.
-pub fn child_set_parent_death_kill(parent: Pid) -> io::Result<()> {
+/// group kill), it fires when the *forking thread* exits, and a set-uid exec clears it. A
+/// `pre_exec` hook also makes std fork+exec instead of `posix_spawn` (slower per child).
+pub fn kill_child_on_parent_death(cmd: &mut std::process::Command, parent: Pid) {
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: the closure runs in the forked child before exec and only makes raw,
+    // async-signal-safe syscalls (prctl, getppid, _exit); it allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || child_set_parent_death_kill(parent));
+    }
+}
+
+/// In a freshly forked child (from `CommandExt::pre_exec`): see
+/// [`kill_child_on_parent_death`]. Async-signal-safe: only raw syscalls.
+fn child_set_parent_death_kill(parent: Pid) -> io::Result<()> {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: prctl with PR_SET_PDEATHSIG takes an integer signal number.
