@@ -909,8 +909,8 @@ def bench_kill_latency():
     "openssl-pipeline",
     3,
     "the seed's openssl enc -des3 | dgst -whirlpool chain on 100 random 1 MiB inputs at "
-    "concurrency 2: orchestrator pipeline --procs 2 --random vs xargs -P2 and GNU "
-    "parallel -j2 on files (informational)",
+    "concurrency 2, the same files for all: orchestrator pipeline --procs 2 --input vs xargs "
+    "-P2 and GNU parallel -j2 (informational)",
 )
 def bench_openssl_pipeline():
     files = sorted((DATA / "rand1m").glob("*.bin"))
@@ -919,18 +919,20 @@ def bench_openssl_pipeline():
     flist.write_text("".join(f"{f}\n" for f in files))
     xargs = Cmd(
         "xargs -P2 sh -c",
-        shell=(f"xargs -P2 -I{{}} sh -c '{OPENSSL_CHAIN} < \"$1\"' _ {{}} < {flist} > /dev/null"),
+        # The redirection goes first: `< file a | b` feeds `a`; `a | b < file` would feed `b`
+        # and leave the encryption nothing to do.
+        shell=(f"xargs -P2 -I{{}} sh -c '< \"$1\" {OPENSSL_CHAIN}' _ {{}} < {flist} > /dev/null"),
         env=env,
     )
     par = Cmd(
         "GNU parallel -j2",
-        shell=(f"parallel --will-cite -j2 '{OPENSSL_CHAIN} < {{}}' < {flist} > /dev/null"),
+        shell=(f"parallel --will-cite -j2 '< {{}} {OPENSSL_CHAIN}' < {flist} > /dev/null"),
         env=env,
         needs=[shutil.which("parallel") or "parallel (apt parallel)"],
     )
     ours = Cmd(
         "ours: orchestrator pipeline",
-        [str(ORCH), "pipeline", "--procs", "2", "--random", "100:1048576", "--", OPENSSL_CHAIN],
+        [str(ORCH), "pipeline", "--procs", "2", "--input", *map(str, files), "--", OPENSSL_CHAIN],
         ours=True,
         needs=[ORCH],
         env=env,
