@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::{cpu_count, exit, io_msg, parse_duration};
 use crate::pipes;
 use crate::pool::{
-    Mode, Pool, PoolError, PoolEvent, RunSummary, Stopper, TextFormat, TextInput, TextJob, TextSink,
+    Mode, Pool, PoolError, PoolEvent, RunSummary, TextFormat, TextInput, TextJob, TextSink,
 };
 use crate::signal::{ShutdownSignals, exit_code_for};
 use crate::sys::{self, Signal};
@@ -192,7 +192,22 @@ pub fn execute(args: Args) -> i32 {
     let (result, signal) = std::thread::scope(|scope| {
         let watcher = signals
             .as_ref()
-            .map(|s| scope.spawn(|| watch_signals(s, &stopper, &done_r)));
+            .map(|s| {
+                scope.spawn(|| {
+                    // The first signal stops the run (workers get SIGTERM, then SIGKILL); the
+                    // second quits at once (the workers die with us: parent-death signal).
+                    super::watch_signals(s, &done_r, |sig, first| {
+                        if !first {
+                            std::process::exit(exit_code_for(sig));
+                        }
+                        eprintln!(
+                            "orchestrator factor: {} received: stopping the workers (again to quit at once)",
+                            sys::signal_name(sig.raw())
+                        );
+                        stopper.stop();
+                    })
+                })
+            });
         let result = pool.run_text(job, input, &mut sink);
         drop(done_w);
         let signal = watcher.and_then(|h| h.join().ok()).flatten();
@@ -507,41 +522,6 @@ impl TextSink for CliSink {
     fn progress(&mut self, inputs_done: u64) {
         if let Some(b) = &self.bar {
             b.set_position(inputs_done);
-        }
-    }
-}
-
-/// Waits for shutdown signals: the first stops the run (workers get SIGTERM, then SIGKILL),
-/// the second quits at once (the workers die with us: they have a parent-death signal).
-/// Returns the first signal, or None when the run ended by itself.
-fn watch_signals(
-    signals: &ShutdownSignals,
-    stopper: &Stopper,
-    done: &pipes::PipeReader,
-) -> Option<Signal> {
-    let mut first = None;
-    loop {
-        let mut fds: Vec<sys::PollFd<'_>> = signals.fds().map(sys::PollFd::readable).collect();
-        fds.push(sys::PollFd::readable(done.as_fd()));
-        if sys::poll(&mut fds, None).is_err() {
-            return first;
-        }
-        let run_over = fds.last().is_some_and(|f| f.is_ready());
-        for sig in signals.take() {
-            match first {
-                None => {
-                    first = Some(sig);
-                    eprintln!(
-                        "orchestrator factor: {} received: stopping the workers (again to quit at once)",
-                        sys::signal_name(sig.raw())
-                    );
-                    stopper.stop();
-                }
-                Some(_) => std::process::exit(exit_code_for(sig)),
-            }
-        }
-        if run_over {
-            return first;
         }
     }
 }

@@ -91,6 +91,35 @@ pub fn cpu_count() -> usize {
         .unwrap_or(1)
 }
 
+/// Waits, on its own thread, for shutdown signals until `done` reaches end of file (the run is
+/// over: its write end was dropped). Calls `on_signal(sig, first)` for each signal, `first`
+/// telling the first one (stop gracefully) from the later ones (stop at once). Returns the
+/// first signal, or None when the run ended by itself.
+pub(crate) fn watch_signals(
+    signals: &crate::signal::ShutdownSignals,
+    done: &crate::pipes::PipeReader,
+    mut on_signal: impl FnMut(crate::Signal, bool),
+) -> Option<crate::Signal> {
+    use crate::sys;
+    use std::os::fd::AsFd;
+    let mut first = None;
+    loop {
+        let mut fds: Vec<sys::PollFd<'_>> = signals.fds().map(sys::PollFd::readable).collect();
+        fds.push(sys::PollFd::readable(done.as_fd()));
+        if sys::poll(&mut fds, None).is_err() {
+            return first;
+        }
+        let run_over = fds.last().is_some_and(|f| f.is_ready());
+        for sig in signals.take() {
+            on_signal(sig, first.is_none());
+            first.get_or_insert(sig);
+        }
+        if run_over {
+            return first;
+        }
+    }
+}
+
 /// Runs the parsed command line and returns the exit code.
 pub fn execute(cli: Cli) -> i32 {
     match cli.command {

@@ -15,7 +15,7 @@ use crate::communicate::Cancel;
 use crate::pipeline::{Pipeline, PipelineOutcome};
 use crate::pipes;
 use crate::signal::{ShutdownSignals, exit_code_for};
-use crate::sys::{self, Signal};
+use crate::sys;
 use crate::{Command, Ending, ExitStatus, SpawnErrorKind, Stdio};
 
 const AFTER_HELP: &str = "\
@@ -200,7 +200,22 @@ pub fn execute(args: Args) -> i32 {
     let (code, interrupted) = std::thread::scope(|scope| {
         let stop_watch = signals
             .as_ref()
-            .map(|s| scope.spawn(|| watch_signals(s, &cancel, &done_r)));
+            .map(|s| {
+                scope.spawn(|| {
+                    // The first signal stops the chains gracefully, the second kills them.
+                    super::watch_signals(s, &done_r, |sig, first| {
+                        if first {
+                            eprintln!(
+                                "orchestrator pipeline: {} received: stopping the chains (again to kill at once)",
+                                sys::signal_name(sig.raw())
+                            );
+                            cancel.stop();
+                        } else {
+                            cancel.kill();
+                        }
+                    })
+                })
+            });
         let code = if passthrough {
             run_passthrough(&args, &stages, &cancel)
         } else {
@@ -214,40 +229,6 @@ pub fn execute(args: Args) -> i32 {
     match interrupted {
         Some(sig) => exit_code_for(sig),
         None => code,
-    }
-}
-
-/// Waits for shutdown signals: the first stops the chains gracefully, the second kills them.
-/// Returns the first signal, or None when the run ended by itself.
-fn watch_signals(
-    signals: &ShutdownSignals,
-    cancel: &Cancel,
-    done: &pipes::PipeReader,
-) -> Option<Signal> {
-    use std::os::fd::AsFd;
-    let mut first = None;
-    loop {
-        let mut fds: Vec<sys::PollFd<'_>> = signals.fds().map(sys::PollFd::readable).collect();
-        fds.push(sys::PollFd::readable(done.as_fd()));
-        if sys::poll(&mut fds, None).is_err() {
-            return first;
-        }
-        let run_over = fds.last().is_some_and(|f| f.is_ready());
-        for sig in signals.take() {
-            if first.is_none() {
-                first = Some(sig);
-                eprintln!(
-                    "orchestrator pipeline: {} received: stopping the chains (again to kill at once)",
-                    sys::signal_name(sig.raw())
-                );
-                cancel.stop();
-            } else {
-                cancel.kill();
-            }
-        }
-        if run_over {
-            return first;
-        }
     }
 }
 

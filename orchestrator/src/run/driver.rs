@@ -707,36 +707,34 @@ impl Driver {
         self.retry.push_front(job);
     }
 
+    /// Takes the parked jobs (ended, held until their host is judged) that ran on the host of
+    /// `token`; the others stay parked.
+    fn take_parked_on(&mut self, token: usize) -> Vec<(Job, UnitOutcome)> {
+        let launcher = &self.launcher;
+        let (here, elsewhere) =
+            std::mem::take(&mut self.parked)
+                .into_iter()
+                .partition(|(job, _)| {
+                    job.launch
+                        .as_ref()
+                        .is_some_and(|l| launcher.same_host(l.token, token))
+                });
+        self.parked = elsewhere;
+        here
+    }
+
     fn on_host_event(&mut self, event: HostEvent) {
         match event {
             HostEvent::Cleared { token } => {
-                let parked = std::mem::take(&mut self.parked);
-                for (job, o) in parked {
-                    let here = job
-                        .launch
-                        .as_ref()
-                        .is_some_and(|l| self.launcher.same_host(l.token, token));
-                    if here {
-                        self.judge(job, o);
-                    } else {
-                        self.parked.push((job, o));
-                    }
+                for (job, o) in self.take_parked_on(token) {
+                    self.judge(job, o);
                 }
             }
             HostEvent::Dropped { token, host } => {
-                let parked = std::mem::take(&mut self.parked);
-                let mut held = 0;
+                let parked = self.take_parked_on(token);
+                let held = parked.len();
                 for (job, o) in parked {
-                    let here = job
-                        .launch
-                        .as_ref()
-                        .is_some_and(|l| self.launcher.same_host(l.token, token));
-                    if here {
-                        held += 1;
-                        self.move_job(job, &o, &host, false);
-                    } else {
-                        self.parked.push((job, o));
-                    }
+                    self.move_job(job, &o, &host, false);
                 }
                 self.warn(format!(
                     "the connection to host {host} dropped (it answers again); {held} job(s) \
@@ -755,19 +753,10 @@ impl Driver {
                     }
                     here
                 });
-                let parked = std::mem::take(&mut self.parked);
-                let mut held = 0;
+                let parked = self.take_parked_on(token);
+                let held = parked.len();
                 for (job, o) in parked {
-                    let here = job
-                        .launch
-                        .as_ref()
-                        .is_some_and(|l| self.launcher.same_host(l.token, token));
-                    if here {
-                        held += 1;
-                        self.move_job(job, &o, &host, true);
-                    } else {
-                        self.parked.push((job, o));
-                    }
+                    self.move_job(job, &o, &host, true);
                 }
                 self.warn(format!(
                     "host {host} is lost ({why}); {} of its jobs go to other hosts; it will be \
