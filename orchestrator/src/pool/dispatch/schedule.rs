@@ -206,35 +206,44 @@ impl Dispatcher {
     }
 
     /// Reports every input of `piece` as failed (a bug path: it should not be reachable).
-    pub(super) fn fail_piece(&mut self, mut piece: Piece, cause: &str) {
-        let Some(run) = &self.run else { return };
-        let (shape, split) = (run.spec.shape, run.spec.split);
-        loop {
-            let rest = (piece.len() > 1).then(|| piece.split_off(1, split));
-            let text = piece.input_text(0, split);
-            self.finish(Done {
-                key: piece.key(),
-                len: 1,
-                chunk_len: piece.chunk_len,
-                output: failure_output(
-                    shape,
-                    &text,
-                    text.len() as u64,
-                    NumberFailure::WorkerDied {
-                        attempts: 0,
-                        cause: cause.to_string(),
-                    },
-                ),
-                tally: Tally {
-                    failed: 1,
-                    ..Tally::default()
+    pub(super) fn fail_piece(&mut self, piece: Piece, cause: &str) {
+        let mut next = Some(piece);
+        while let Some(piece) = next {
+            next = self.fail_first(
+                piece,
+                NumberFailure::WorkerDied {
+                    attempts: 0,
+                    cause: cause.to_string(),
                 },
-            });
-            match rest {
-                Some(r) => piece = r,
-                None => return,
-            }
+            );
         }
+    }
+
+    /// Finishes the first input of `piece` with `why` (counted as timed out or failed) and
+    /// returns the rest of the piece, if any.
+    pub(super) fn fail_first(&mut self, mut piece: Piece, why: NumberFailure) -> Option<Piece> {
+        let run = self.run.as_ref()?;
+        let (shape, split) = (run.spec.shape, run.spec.split);
+        let rest = (piece.len() > 1).then(|| piece.split_off(1, split));
+        let text = piece.input_text(0, split);
+        let tally = match why {
+            NumberFailure::TimedOut { .. } => Tally {
+                timed_out: 1,
+                ..Tally::default()
+            },
+            _ => Tally {
+                failed: 1,
+                ..Tally::default()
+            },
+        };
+        self.finish(Done {
+            key: piece.key(),
+            len: 1,
+            chunk_len: piece.chunk_len,
+            output: failure_output(shape, &text, text.len() as u64, why),
+            tally,
+        });
+        rest
     }
 
     /// Sends the finished pieces that are next in input order to the caller.

@@ -8,7 +8,7 @@ use shared::{Hello, Response};
 use super::super::PoolEvent;
 use super::super::conn::{Conn, InFlight, Phase};
 use super::super::error::{Lost, PoolError};
-use super::super::work::{Done, NumberFailure, Piece, Tally, failure_output};
+use super::super::work::{Done, NumberFailure, Piece, Tally};
 use super::{Dispatcher, error_chain};
 
 impl Dispatcher {
@@ -276,7 +276,7 @@ impl Dispatcher {
     /// Settles the request a lost worker was working on (see the module docs).
     pub(super) fn blame(&mut self, mut head: InFlight, lost: &Lost, cause: &str) {
         let Some(run) = &mut self.run else { return };
-        let (shape, split) = (run.spec.shape, run.spec.split);
+        let split = run.spec.split;
         head.partial.truncate_to_committed();
         let done = head.done;
         let mut piece = head.piece;
@@ -322,24 +322,7 @@ impl Dispatcher {
                 let rest = piece.split_off(unsent, split);
                 self.requeue(std::mem::replace(&mut piece, rest));
             }
-            let rest = (piece.len() > 1).then(|| piece.split_off(1, split));
-            let text = piece.input_text(0, split);
-            self.finish(Done {
-                key: piece.key(),
-                len: 1,
-                chunk_len: piece.chunk_len,
-                output: failure_output(
-                    shape,
-                    &text,
-                    text.len() as u64,
-                    NumberFailure::TimedOut { after },
-                ),
-                tally: Tally {
-                    timed_out: 1,
-                    ..Tally::default()
-                },
-            });
-            if let Some(mut rest) = rest {
+            if let Some(mut rest) = self.fail_first(piece, NumberFailure::TimedOut { after }) {
                 rest.attempts = 0;
                 self.requeue(rest);
             }
@@ -348,25 +331,12 @@ impl Dispatcher {
         piece.attempts += 1;
         if piece.len() == 1 {
             if piece.attempts >= self.cfg.max_attempts {
-                let text = piece.input_text(0, split);
-                self.finish(Done {
-                    key: piece.key(),
-                    len: 1,
-                    chunk_len: piece.chunk_len,
-                    output: failure_output(
-                        shape,
-                        &text,
-                        text.len() as u64,
-                        NumberFailure::WorkerDied {
-                            attempts: piece.attempts,
-                            cause: cause.to_string(),
-                        },
-                    ),
-                    tally: Tally {
-                        failed: 1,
-                        ..Tally::default()
-                    },
-                });
+                let attempts = piece.attempts;
+                let why = NumberFailure::WorkerDied {
+                    attempts,
+                    cause: cause.to_string(),
+                };
+                self.fail_first(piece, why);
             } else {
                 self.requeue(piece);
             }
