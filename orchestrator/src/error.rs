@@ -6,6 +6,15 @@ use std::sync::Arc;
 
 use crate::status::ExitStatus;
 
+/// An I/O error as people read it: `No such file or directory`, without `(os error 2)`.
+pub(crate) fn io_reason(e: &io::Error) -> String {
+    let s = e.to_string();
+    match s.rfind(" (os error ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
 /// Why a program could not be started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SpawnErrorKind {

@@ -528,3 +528,46 @@ fn a_sigkilled_orchestrator_leaves_no_worker_behind() {
     drop(child);
     feeder.join().unwrap();
 }
+
+#[test]
+fn bad_host_options_are_usage_errors_that_name_the_value() {
+    let mut g = LeakGuard::new();
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-hosts-file");
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["-S", "0/h1"],
+            "-S: bad sshlogin `0/h1`: slot count `0` is not a positive integer",
+        ),
+        (
+            &["--hosts", missing.to_str().unwrap()],
+            "cannot read hosts file",
+        ),
+        (&["--launcher", "srun -n1"], "srun needs -u"),
+    ];
+    for (opts, want) in cases {
+        let out = orch(&g)
+            .arg("factor")
+            .args(opts)
+            .arg("12")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{opts:?}: {stderr}");
+        assert!(stderr.contains(want), "{opts:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{opts:?}: nothing is factored");
+    }
+    // The reason a hosts file cannot be read is given, without `(os error N)`.
+    let out = orch(&g)
+        .args(["run", "--hosts", missing.to_str().unwrap(), "--", "true"])
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("No such file or directory") && !stderr.contains("os error"),
+        "{stderr}"
+    );
+    g.assert_none_left();
+}

@@ -141,7 +141,15 @@ pub fn execute(args: Args) -> i32 {
     if let Some(w) = &args.worker {
         builder = builder.worker(w);
     }
-    let (builder, hosts) = match remote_workers(&args, builder) {
+    // Bad --hosts/-S/--launcher values are usage errors, found before any worker starts.
+    let placement = match args.remote.placement() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("orchestrator factor: error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let (builder, hosts) = match remote_workers(&args, placement, builder) {
         Ok(b) => b,
         Err(e) => {
             eprintln!("orchestrator factor: {e}");
@@ -231,12 +239,12 @@ const REMOTE_SILENCE: Duration = Duration::from_secs(5);
 /// Also returns where each slot's worker runs (empty: here).
 fn remote_workers(
     args: &Args,
+    placement: super::remote::Placement,
     builder: crate::pool::PoolBuilder,
 ) -> Result<(crate::pool::PoolBuilder, Vec<String>), String> {
     use super::remote::Placement;
     use crate::launch::{Launcher, SshLogin, Target, probe};
     use crate::pool::{Launched, LocalWorker};
-    let placement = args.remote.placement()?;
     if matches!(placement, Placement::Local) {
         return Ok((builder, Vec::new()));
     }

@@ -77,11 +77,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// An I/O error as people read it: `No such file or directory`, without `(os error 2)`.
 pub fn io_msg(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.rfind(" (os error ") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
+    crate::error::io_reason(e)
 }
 
 /// Number of CPUs, the default concurrency.

@@ -243,7 +243,7 @@ pub enum SshLoginError {
         origin: String,
     },
     /// A hosts file that cannot be read.
-    #[error("cannot read hosts file {path}")]
+    #[error("cannot read hosts file {path}: {}", crate::error::io_reason(source))]
     Read {
         /// The path given.
         path: String,
