@@ -55,6 +55,16 @@ struct Job {
     moving: bool,
 }
 
+impl Job {
+    /// Where its latest attempt was launched (`:` before any launch: this machine).
+    fn host(&self) -> String {
+        self.launch.as_ref().map_or_else(
+            || super::launcher::LOCAL_HOST.to_string(),
+            |l| l.host.clone(),
+        )
+    }
+}
+
 pub(super) struct Driver {
     cfg: RunConfig,
     sup: Supervisor<Job>,
@@ -563,10 +573,7 @@ impl Driver {
             seq: job.seq,
             input: job.line.as_ref().map(|l| l.bytes.clone()),
             argv: job.argv.clone(),
-            host: job.launch.as_ref().map_or_else(
-                || super::launcher::LOCAL_HOST.to_string(),
-                |l| l.host.clone(),
-            ),
+            host: job.host(),
             start: SystemTime::now(),
             runtime: Duration::ZERO,
             exit: None,
@@ -636,10 +643,7 @@ impl Driver {
             seq: job.seq,
             input: job.line.as_ref().map(|l| l.bytes.clone()),
             argv: job.argv.clone(),
-            host: job.launch.as_ref().map_or_else(
-                || super::launcher::LOCAL_HOST.to_string(),
-                |l| l.host.clone(),
-            ),
+            host: job.host(),
             start: job.start,
             runtime: o.runtime,
             exit: Some(o.status),
